@@ -1,0 +1,106 @@
+// One base error for the whole project. Every error carries a stable code, an optional HTTP status,
+// and whether retrying the same operation later could succeed.
+
+export type RelayErrorCode =
+  | 'CONFIG_INVALID'
+  | 'MAPPING_INVALID'
+  | 'TRIGGER_PARSE_ERROR'
+  | 'PAYLOAD_INVALID'
+  | 'QUALTRICS_API_ERROR'
+  | 'QUALTRICS_RATE_LIMITED'
+  | 'QUALTRICS_BAD_RESPONSE'
+  | 'NETWORK_ERROR'
+  | 'TIMEOUT'
+  | 'HOST_NOT_ALLOWED'
+  | 'CONTACT_AMBIGUOUS'
+  | 'CONTACT_NOT_FOUND'
+  | 'DELIVERY_FAILED'
+  | 'STORAGE_ERROR'
+
+export interface RelayErrorOptions {
+  status?: number
+  retryable?: boolean
+  cause?: unknown
+}
+
+export class RelayError extends Error {
+  override readonly name: string = 'RelayError'
+  readonly code: RelayErrorCode
+  readonly status: number | undefined
+  readonly retryable: boolean
+
+  constructor(code: RelayErrorCode, message: string, options: RelayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.status = options.status
+    this.retryable = options.retryable ?? false
+  }
+}
+
+/** One problem with one field: `path` is dotted (`mappings.3.trigger`), `received` a short rendering. */
+export interface FieldIssue {
+  path: string
+  message: string
+}
+
+/** Bad configuration or options: every problem is listed, never only the first. */
+export class ConfigError extends RelayError {
+  override readonly name = 'ConfigError'
+  readonly issues: readonly FieldIssue[]
+  constructor(message: string, issues: readonly FieldIssue[] = [], options: RelayErrorOptions = {}) {
+    super('CONFIG_INVALID', formatIssues(message, issues), { status: 500, ...options })
+    this.issues = issues
+  }
+}
+
+/** A mapping set or a single mapping that cannot be used. */
+export class MappingError extends RelayError {
+  override readonly name = 'MappingError'
+  readonly issues: readonly FieldIssue[]
+  constructor(message: string, issues: readonly FieldIssue[] = []) {
+    super('MAPPING_INVALID', formatIssues(message, issues), { status: 400 })
+    this.issues = issues
+  }
+}
+
+/** A trigger (subscription) that does not parse; `position` is the 0-based character offset. */
+export class TriggerParseError extends RelayError {
+  override readonly name = 'TriggerParseError'
+  readonly position: number
+  constructor(message: string, position: number) {
+    super('TRIGGER_PARSE_ERROR', message, { status: 400 })
+    this.position = position
+  }
+}
+
+/** A mapped payload that Qualtrics would refuse, or that is not what the action needs. */
+export class PayloadValidationError extends RelayError {
+  override readonly name = 'PayloadValidationError'
+  readonly issues: readonly FieldIssue[]
+  constructor(message: string, issues: readonly FieldIssue[] = []) {
+    super('PAYLOAD_INVALID', formatIssues(message, issues), { status: 400 })
+    this.issues = issues
+  }
+}
+
+/** Renders a received value for an error message: short, single-line, never a whole body. */
+export function describeValue(value: unknown, max = 60): string {
+  let text: string
+  if (value === undefined) return 'undefined'
+  if (typeof value === 'string') text = JSON.stringify(value)
+  else if (typeof value === 'bigint') text = `${value}n`
+  else if (typeof value === 'function') return 'a function'
+  else {
+    try {
+      text = JSON.stringify(value) ?? String(value)
+    } catch {
+      text = Object.prototype.toString.call(value)
+    }
+  }
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}
+
+function formatIssues(message: string, issues: readonly FieldIssue[]): string {
+  if (issues.length === 0) return message
+  return `${message}\n${issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}`
+}

@@ -1,0 +1,99 @@
+// The contract of the Qualtrics API client: what the delivery engine calls. The client in
+// qualtrics-client.ts implements it against the real REST API (or the sandbox).
+
+export interface ContactFields {
+  firstName?: string
+  lastName?: string
+  email?: string
+  phone?: string
+  extRef?: string
+  language?: string
+  unsubscribed?: boolean
+  embeddedData?: Record<string, string | number | boolean>
+}
+
+/** A contact as returned by search/get. `lastModified` is an ISO date when Qualtrics gives one. */
+export interface DirectoryContact extends ContactFields {
+  id: string
+  lastModified?: string
+  creationDate?: string
+}
+
+export type ContactFilterType = 'extRef' | 'email' | 'phone' | 'firstName' | 'lastName'
+
+export interface ContactFilterLeaf {
+  filterType: ContactFilterType
+  comparison: 'eq'
+  value: string
+}
+export interface ContactFilterGroup {
+  conjunction: 'and' | 'or'
+  filters: ContactFilter[]
+}
+export type ContactFilter = ContactFilterLeaf | ContactFilterGroup
+
+export interface SearchContactsResult {
+  contacts: DirectoryContact[]
+  /** Present when another page exists. */
+  skipToken?: string
+}
+
+export interface ContactTransaction {
+  contactId: string
+  mailingListId: string
+  /** `YYYY-MM-DD HH:MM:SS`, UTC. */
+  transactionDate: string
+  data: Record<string, string | number | boolean>
+}
+
+export interface CreateTransactionsResult {
+  /** key → created transaction id (`CTR_…`). */
+  created: Record<string, string>
+  /** key → reason, for items Qualtrics reported as unprocessed. */
+  unprocessed: Record<string, { errorCode?: string; errorMessage: string }>
+  requestId?: string
+}
+
+export interface WhoAmI {
+  userId: string
+  userName: string
+  brandId: string
+  datacenter?: string
+  email?: string
+  firstName?: string
+  lastName?: string
+  accountType?: string
+}
+
+export interface DirectorySummary {
+  directoryId: string
+  name: string
+  contactCount?: number
+  isDefault?: boolean
+}
+
+/** Every method rejects with a RelayError subclass (see server/qualtrics/errors.ts). */
+export interface QualtricsApi {
+  whoami(): Promise<WhoAmI>
+  listDirectories(): Promise<DirectorySummary[]>
+  createDirectoryContact(directoryId: string, contact: ContactFields): Promise<{ id: string }>
+  searchDirectoryContacts(
+    directoryId: string,
+    filter: ContactFilter,
+    page?: { pageSize?: number; skipToken?: string },
+  ): Promise<SearchContactsResult>
+  getDirectoryContact(directoryId: string, contactId: string): Promise<DirectoryContact>
+  updateDirectoryContact(directoryId: string, contactId: string, contact: ContactFields): Promise<void>
+  createContactInMailingList(
+    directoryId: string,
+    mailingListId: string,
+    contact: ContactFields,
+  ): Promise<{ id: string; contactLookupId?: string }>
+  /** Many transactions in one request, keyed by caller-chosen (idempotent) keys. */
+  createContactTransactions(
+    directoryId: string,
+    transactions: Record<string, ContactTransaction>,
+  ): Promise<CreateTransactionsResult>
+  /** POSTs a JSON event to an Xflow JSON-event trigger URL; the URL must pass the host check. */
+  triggerWorkflow(workflowUrl: string, payload: Record<string, unknown>): Promise<{ status: number }>
+}
