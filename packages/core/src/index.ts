@@ -1,0 +1,43 @@
+// @qualtrics-relay/core — the browser-safe entry: actions, mappings, triggers, payload checks, errors
+// and wire types. Nothing here imports Node built-ins or touches the DOM at load.
+export {
+  ACTIONS,
+  isActionKey,
+  addContactToXmd,
+  upsertContactTransaction,
+  triggerXflowWorkflow,
+} from './actions/definitions'
+export type { ActionDefinition, FieldDefinition, FieldType } from './actions/definitions'
+export { ACTION_FIELDS } from './actions/fields'
+export type {
+  ActionKey,
+  ContactPayload,
+  TransactionPayload,
+  WorkflowPayload,
+  PayloadByAction,
+  DeliveryItem,
+  FlatData,
+} from './actions/payloads'
+export {
+  RelayError,
+  ConfigError,
+  MappingError,
+  TriggerParseError,
+  PayloadValidationError,
+  describeValue,
+} from './errors'
+export type { RelayErrorCode, RelayErrorOptions, FieldIssue } from './errors'
+export type { SegmentEvent, JSONValue, JSONObject, JSONPrimitive } from './event'
+export { applyMapping, checkMapping } from './mapping/index'
+export { parseTrigger, matchesTrigger } from './trigger/index'
+export type { TriggerNode } from './trigger/index'
+export { parseMappingSet, MAX_MAPPINGS } from './mapping-set'
+export type { MappingInput, MappingSpec } from './mapping-set'
+export { mapEvent } from './map-event'
+export type { MappedEvent, MappedPayload, MappingFailure } from './map-event'
+export { checkPayload, validatePayload } from './payload/check-payload'
+export type { PayloadCheck, PayloadCheckOptions } from './payload/check-payload'
+export { toQualtricsDate } from './payload/format-date'
+export { flattenData, MAX_DATA_KEY_LENGTH, MAX_DATA_VALUE_LENGTH } from './payload/flatten-data'
+export { isQualtricsUrl } from './payload/qualtrics-url'
+export type * from './wire'

@@ -1,0 +1,15 @@
+// Qualtrics wants transaction dates as `YYYY-MM-DD HH:MM:SS` in UTC; anything else is refused.
+
+/** Formats a date, an epoch in ms or a parseable date string; `undefined` when it is not a date. */
+export function toQualtricsDate(value: unknown): string | undefined {
+  const date =
+    value instanceof Date
+      ? value
+      : typeof value === 'number' || typeof value === 'string'
+        ? new Date(value)
+        : undefined
+  // toISOString throws on years beyond ±275760, so check the range through the time value first.
+  if (!date || !(Math.abs(date.getTime()) <= 8.64e15)) return undefined
+  const iso = date.toISOString()
+  return iso.length === 24 ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : undefined
+}
