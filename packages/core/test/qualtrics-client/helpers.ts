@@ -51,7 +51,12 @@ export async function startTestServer(
 }
 
 /** Writes a JSON answer. */
-export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'Content-Type': 'application/json', ...headers })
   res.end(JSON.stringify(body))
 }
@@ -65,12 +70,13 @@ export async function closedPortUrl(): Promise<string> {
   return `http://127.0.0.1:${port}`
 }
 
-/** The real fetch, recording each URL it is asked for. */
+/** The fetch of the moment, recording each URL it is asked for. */
 export function recordingFetch(): { fetch: typeof fetch; urls: string[] } {
   const urls: string[] = []
+  const real = globalThis.fetch
   const wrapped: typeof fetch = (input, init) => {
     urls.push(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url)
-    return globalThis.fetch(input, init)
+    return real(input, init)
   }
   return { fetch: wrapped, urls }
 }

@@ -59,8 +59,14 @@ describe('host allowlist (pure)', () => {
 
   it('names the refused origin but never the query or user info', () => {
     expect(() =>
-      parseAllowedUrl('https://alice:hunter2@evil.test/path?urlTokenId=secret-id', undefined, 'the workflow URL'),
-    ).toThrowErrorMatchingInlineSnapshot(`[HostNotAllowedError: Refusing to send the Qualtrics API token to the workflow URL: it carries user info (user:password@); only https://*.qualtrics.com may receive it (Received: https://evil.test)]`)
+      parseAllowedUrl(
+        'https://alice:hunter2@evil.test/path?urlTokenId=secret-id',
+        undefined,
+        'the workflow URL',
+      ),
+    ).toThrowErrorMatchingInlineSnapshot(
+      `[HostNotAllowedError: Refusing to send the Qualtrics API token to the workflow URL: it carries user info (user:password@); only https://*.qualtrics.com may receive it (Received: https://evil.test)]`,
+    )
   })
 })
 

@@ -5,10 +5,13 @@ import { createQualtricsClient, isDatacenter, parseQualtricsClientOptions } from
 const TOKEN = 'tok_SuperSecret_0123456789'
 
 describe('datacenter validation', () => {
-  it.each(['iad1', 'fra1', 'ca1', 'yul1', 'gov1', 'eu', 'co1', 'a', 'us-east-1', '1abc'])('accepts %j', (dc) => {
-    expect(isDatacenter(dc)).toBe(true)
-    expect(() => createQualtricsClient({ apiToken: TOKEN, datacenter: dc })).not.toThrow()
-  })
+  it.each(['iad1', 'fra1', 'ca1', 'yul1', 'gov1', 'eu', 'co1', 'a', 'us-east-1', '1abc'])(
+    'accepts %j',
+    (dc) => {
+      expect(isDatacenter(dc)).toBe(true)
+      expect(() => createQualtricsClient({ apiToken: TOKEN, datacenter: dc })).not.toThrow()
+    },
+  )
 
   it.each([
     'IAD1',
@@ -108,9 +111,8 @@ describe('option validation', () => {
   })
 
   it('masks a token of the wrong type instead of echoing it', () => {
-    expect(() =>
-      createQualtricsClient({ apiToken: 987654321 as unknown as string, datacenter: 'iad1' }),
-    ).toThrowErrorMatchingInlineSnapshot(`
+    expect(() => createQualtricsClient({ apiToken: 987654321 as unknown as string, datacenter: 'iad1' }))
+      .toThrowErrorMatchingInlineSnapshot(`
       [ConfigError: Invalid Qualtrics client options (1 problem)
         - apiToken: required, a non-empty string (Received: a number, hidden)]
     `)
@@ -130,7 +132,9 @@ describe('option validation', () => {
   )
 
   it('refuses something that is not an options object', () => {
-    expect(() => createQualtricsClient(null as never)).toThrowErrorMatchingInlineSnapshot(`[ConfigError: Invalid Qualtrics client options: expected an object (Received: null)]`)
+    expect(() => createQualtricsClient(null as never)).toThrowErrorMatchingInlineSnapshot(
+      `[ConfigError: Invalid Qualtrics client options: expected an object (Received: null)]`,
+    )
   })
 
   it('accepts a pino-shaped logger', () => {

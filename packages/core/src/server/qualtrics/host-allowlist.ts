@@ -1,9 +1,11 @@
 // Where the API token may go: `https://<label>.qualtrics.com` (any depth of subdomain, default port)
-// and, when one is configured, the origin of `baseUrl` (the sandbox, a test server). Everything is
-// decided on the parsed URL, and the caller sends exactly that parsed URL, so the check and the request
-// can never disagree about the host (`https://iad1.qualtrics.com@evil.test`, backslashes, …).
+// and, when one is configured, the origin of `baseUrl` (the sandbox, a test server). The decision is the
+// shared `isQualtricsUrl` (also used by the payload check), made on the parsed URL's href; the caller
+// then sends exactly that parsed URL, so the check and the request can never disagree about the host
+// (`https://iad1.qualtrics.com@evil.test`, backslashes, percent-encoded dots, …).
 
 import { describeValue } from '../../errors'
+import { isQualtricsUrl } from '../../payload/qualtrics-url'
 import { HostNotAllowedError } from './errors'
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
@@ -15,16 +17,14 @@ export function isQualtricsHostname(hostname: string): boolean {
   return labels.every((label) => LABEL.test(label))
 }
 
-/** Why `url` may not receive the token, or undefined when it may. */
-export function whyHostNotAllowed(url: URL, allowedOrigin: string | undefined): string | undefined {
-  if (allowedOrigin !== undefined && url.origin === allowedOrigin) {
-    return url.username || url.password ? 'it carries user info (user:password@)' : undefined
-  }
-  if (url.protocol !== 'https:') return `its scheme is ${url.protocol} (only https: is allowed)`
+/** Why a refused `url` may not receive the token (for the message only; the decision is isQualtricsUrl). */
+function whyRefused(url: URL): string {
   if (url.username || url.password) return 'it carries user info (user:password@)'
+  if (url.protocol !== 'https:') return `its scheme is ${url.protocol} (only https: is allowed)`
   if (url.port !== '') return `it names port ${url.port} (only the default port is allowed)`
-  if (!isQualtricsHostname(url.hostname)) return `${url.hostname} is not a host under qualtrics.com`
-  return undefined
+  if (!isQualtricsHostname(url.hostname))
+    return `${url.hostname || 'the host'} is not a host under qualtrics.com`
+  return 'it is not an allowed origin'
 }
 
 /**
@@ -45,8 +45,8 @@ export function parseAllowedUrl(
       `Refusing to send the Qualtrics API token: ${what} is not a valid absolute URL (Received: ${describeValue(input)})`,
     )
   }
-  const reason = whyHostNotAllowed(url, allowedOrigin)
-  if (reason !== undefined) {
+  if (!isQualtricsUrl(url.href, allowedOrigin === undefined ? [] : [allowedOrigin])) {
+    const reason = whyRefused(url)
     const allowed = `https://*.qualtrics.com${allowedOrigin === undefined ? '' : ` or ${allowedOrigin}`}`
     throw new HostNotAllowedError(
       `Refusing to send the Qualtrics API token to ${what}: ${reason}; only ${allowed} may receive it (Received: ${displayOrigin(url)})`,

@@ -36,6 +36,18 @@ const MAX_PAGES = 1000
 
 type Method = 'GET' | 'POST' | 'PUT'
 
+/** An HTTP answer, read in full (token already redacted from the text). */
+interface Answer {
+  status: number
+  statusText: string
+  headers: Headers
+  text: string
+  /** A browser-style opaque redirect (status 0). */
+  redirected: boolean
+  /** `now()` when the body was in. */
+  receivedAt: number
+}
+
 interface SendSpec<T> {
   method: Method
   url: URL
@@ -77,9 +89,11 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
     let status: number | undefined
     let requestId: string | undefined
     let notice: string | undefined
+    let receivedAt: number | undefined
     try {
       const answer = await exchange(spec, target)
       status = answer.status
+      receivedAt = answer.receivedAt
       const envelope = readBody(spec, target, answer)
       requestId = envelope?.requestId
       notice = envelope?.notice
@@ -90,10 +104,10 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
         if (!(error instanceof ResponseShapeError)) throw error
         throw badResponse(target, answer.status, error, requestId)
       }
-      log('info', withDefined({ ...target, status, ms: now() - started }, { requestId, notice }))
+      log('info', withDefined({ ...target, status, ms: answer.receivedAt - started }, { requestId, notice }))
       return value
     } catch (error) {
-      const fields: QualtricsCallLog = { ...target, ms: now() - started }
+      const fields: QualtricsCallLog = { ...target, ms: (receivedAt ?? now()) - started }
       if (error instanceof QualtricsApiError || error instanceof QualtricsResponseError) {
         fields.status = error.status
         if (error.requestId !== undefined) fields.requestId = error.requestId
@@ -106,10 +120,7 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
   }
 
   /** One HTTP exchange, headers and body, within `timeoutMs`. Never follows redirects. */
-  async function exchange(
-    spec: SendSpec<unknown>,
-    target: RequestTarget,
-  ): Promise<{ status: number; statusText: string; headers: Headers; text: string; redirected: boolean }> {
+  async function exchange(spec: SendSpec<unknown>, target: RequestTarget): Promise<Answer> {
     const fetchImpl = config.fetch ?? globalThis.fetch
     const headers: Record<string, string> = {
       'X-API-TOKEN': apiToken,
@@ -145,6 +156,7 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
         headers: response.headers,
         text: redact(text),
         redirected: response.type === 'opaqueredirect',
+        receivedAt: now(),
       }
     })()
     // The losing side of the race must not surface as an unhandled rejection.
@@ -166,11 +178,7 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
   }
 
   /** Turns an answer into an envelope, or throws the matching error. */
-  function readBody(
-    spec: SendSpec<unknown>,
-    target: RequestTarget,
-    answer: { status: number; statusText: string; headers: Headers; text: string; redirected: boolean },
-  ): Envelope | undefined {
+  function readBody(spec: SendSpec<unknown>, target: RequestTarget, answer: Answer): Envelope | undefined {
     const { status, text } = answer
     if (answer.redirected || (status >= 300 && status < 400)) {
       const location = answer.headers.get('location')
@@ -200,10 +208,7 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
     }
   }
 
-  function apiError(
-    target: RequestTarget,
-    answer: { status: number; statusText: string; headers: Headers; text: string },
-  ): QualtricsApiError {
+  function apiError(target: RequestTarget, answer: Answer): QualtricsApiError {
     const envelope = tryParseEnvelope(answer.text)
     const statusText = answer.statusText || reasonFromMeta(answer.text) || REASONS[answer.status] || ''
     return new QualtricsApiError(
@@ -215,7 +220,7 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
           errorCode: envelope?.errorCode,
           requestId: envelope?.requestId,
           instanceId: envelope?.instanceId,
-          retryAfterMs: parseRetryAfter(answer.headers.get('retry-after'), now()),
+          retryAfterMs: parseRetryAfter(answer.headers.get('retry-after'), answer.receivedAt),
           bodyExcerpt: envelope?.errorMessage === undefined ? excerpt(answer.text) : undefined,
         },
       ),
