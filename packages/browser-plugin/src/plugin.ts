@@ -1,0 +1,83 @@
+// The analytics-next destination: waits for the mappings, maps each event with core's mapEvent, queues
+// the items. It never throws into analytics-next and always returns the ctx; failures are set on the
+// ctx and emitted as analytics `error` events (code `delivery_failure`).
+import { mapEvent, PayloadValidationError, RelayError, type BatchItem } from '@qualtrics-relay/core'
+import type { Analytics, Context, Plugin } from '@segment/analytics-next'
+import { resolveOptions, type QualtricsPluginOptions } from './options'
+import { createQueue } from './queue'
+import { loadSettings, type SettingsSource } from './settings'
+
+/** The plugin's name: the key of the `integrations` option (`{ Qualtrics: false }`). */
+export const PLUGIN_NAME = 'Qualtrics'
+export const VERSION = '0.1.0'
+
+type Consent = { consent?: { categoryPreferences?: Record<string, unknown> } } | undefined
+
+/** Creates the destination plugin; throws a ConfigError listing every bad option. */
+export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
+  const o = resolveOptions(options)
+  let analytics: Analytics | undefined
+  let settings: SettingsSource | undefined
+
+  const report = (reason: RelayError, ctx?: Context) => {
+    o.log(reason.message)
+    ctx?.setFailedDelivery({ reason })
+    analytics?.emit('error', { code: 'delivery_failure', reason, ctx })
+  }
+  const queue = createQueue(o, report)
+  const start = () => (settings ??= (queue.start(), loadSettings(o)))
+
+  const hook = async (ctx: Context): Promise<Context> => {
+    const event = ctx.event
+    try {
+      const granted = (event.context as Consent)?.consent?.categoryPreferences
+      if (granted && o.consentCategories.some((c) => granted[c] !== true)) {
+        o.log('no consent', event.messageId)
+        return ctx
+      }
+      const source = start()
+      await source.ready // analytics-next does not await load(): events may come before the settings
+      const s = source.current()
+      if (s instanceof RelayError) {
+        report(s, ctx)
+        return ctx
+      }
+      const { payloads, failures } = mapEvent(s.mappings, event, { workflowOrigins: s.workflowOrigins || [] })
+      const identity = o.identity?.(event)
+      for (const { mappingId, action, payload } of payloads) {
+        const item: BatchItem = { messageId: event.messageId!, mapping: mappingId, action, payload: { ...payload } }
+        if (identity) item.identity = identity
+        queue.add(item, ctx)
+      }
+      o.log(`${event.type} mapped`, { payloads, failures })
+      if (failures.length) {
+        const issues = failures.flatMap((f) => f.issues.map((i) => ({ ...i, path: `${f.mappingId}.${i.path}` })))
+        report(new PayloadValidationError(`Qualtrics could not map the ${event.type} event`, issues), ctx)
+      }
+    } catch (error) {
+      report(new RelayError('DELIVERY_FAILED', `Qualtrics plugin failed: ${String(error)}`, { cause: error }), ctx)
+    }
+    return ctx
+  }
+
+  return {
+    name: PLUGIN_NAME,
+    type: 'destination',
+    version: VERSION,
+    isLoaded: () => !!settings,
+    load: async (_ctx, instance) => {
+      analytics = instance
+      start()
+    },
+    unload: () => {
+      queue.stop()
+      settings?.stop()
+    },
+    identify: hook,
+    track: hook,
+    page: hook,
+    screen: hook,
+    group: hook,
+    alias: hook,
+  }
+}
