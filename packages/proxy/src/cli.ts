@@ -1,0 +1,263 @@
+// qualtrics-relay-proxy — start the proxy, check the token, list and replay dead letters.
+//
+//   qualtrics-relay-proxy [start] [--config <file>]
+//   qualtrics-relay-proxy check [--config <file>]
+//   qualtrics-relay-proxy dead-letters list [--url <proxy>] [--limit <n>] [--after <id>]
+//   qualtrics-relay-proxy dead-letters replay (--all | <id>…) [--url <proxy>]
+//
+// The dead-letter commands talk to a running proxy's admin API (RELAY_ADMIN_TOKEN), so they work
+// while the proxy delivers, and for any storage the proxy uses.
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { ConfigError, RelayError } from '@qualtrics-relay/core'
+import { createQualtricsClient } from '@qualtrics-relay/core/server'
+import { startSandbox } from '@qualtrics-relay/sandbox'
+import { DEFAULTS, loadConfig, readAdminToken } from './config'
+import { installShutdownHandlers, startServer } from './server'
+
+export interface CliIo {
+  out(line: string): void
+  err(line: string): void
+  /** Called once the server runs (start); tests use it to stop it. */
+  exit?(code: number): void
+}
+
+const USAGE = `Usage:
+  qualtrics-relay-proxy [start] [--config <file>]        start the proxy (sandbox mode without QUALTRICS_API_TOKEN)
+  qualtrics-relay-proxy check [--config <file>]          verify the token (whoami) and list directories
+  qualtrics-relay-proxy dead-letters list [--url <url>] [--limit <n>] [--after <id>]
+  qualtrics-relay-proxy dead-letters replay (--all | <id>...) [--url <url>]
+
+Options:
+  --config <file>  config file (default: $RELAY_CONFIG, else the built-in demo config in sandbox mode)
+  --url <url>      the running proxy, for dead-letters (default: http://127.0.0.1:${DEFAULTS.port})
+  --limit <n>      dead letters per page, 1-1000 (default 100)
+  --after <id>     list dead letters after this id (paging)
+  --all            replay every dead letter
+  -h, --help       show this help
+
+Environment: QUALTRICS_API_TOKEN, QUALTRICS_DATACENTER, QUALTRICS_BASE_URL, RELAY_CONFIG,
+RELAY_ADMIN_TOKEN (admin API and dead-letters commands), PORT, HOST, RELAY_LOG_LEVEL.`
+
+const OPTIONS = {
+  config: { type: 'string' },
+  url: { type: 'string' },
+  limit: { type: 'string' },
+  after: { type: 'string' },
+  all: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+const ALLOWED: Record<string, readonly string[]> = {
+  start: ['config'],
+  check: ['config'],
+  'dead-letters list': ['url', 'limit', 'after'],
+  'dead-letters replay': ['url', 'all'],
+}
+
+/** Runs the CLI; resolves with the exit code (`start` resolves once the server listens, with 0). */
+export async function main(argv: readonly string[], io: CliIo = consoleIo()): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (error) {
+    io.err(`error: ${error instanceof Error ? error.message : String(error)}`)
+    io.err('Run qualtrics-relay-proxy --help for usage.')
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    io.out(USAGE)
+    return 0
+  }
+  const [first = 'start', second, ...rest] = positionals
+  const command = first === 'dead-letters' ? `dead-letters ${second ?? ''}`.trim() : first
+  const args = first === 'dead-letters' ? rest : [second, ...rest].filter((x): x is string => x !== undefined)
+  const allowed = ALLOWED[command]
+  if (allowed === undefined) {
+    io.err(`error: unknown command ${JSON.stringify(command)}`)
+    io.err('Run qualtrics-relay-proxy --help for usage.')
+    return 2
+  }
+  const misplaced = Object.keys(values).filter((k) => !allowed.includes(k))
+  if (misplaced.length > 0) {
+    io.err(`error: ${misplaced.map((k) => `--${k}`).join(', ')} cannot be used with "${command}"`)
+    return 2
+  }
+  if (command !== 'dead-letters replay' && args.length > 0) {
+    io.err(`error: unexpected argument ${JSON.stringify(args[0])} for "${command}"`)
+    return 2
+  }
+
+  try {
+    switch (command) {
+      case 'start':
+        return await start(values.config, io)
+      case 'check':
+        return await check(values.config, io)
+      case 'dead-letters list':
+        return await listDeadLetters(values, io)
+      default:
+        return await replay(values, args, io)
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(error.message)
+      return 1
+    }
+    io.err(`error: ${error instanceof RelayError || error instanceof Error ? error.message : String(error)}`)
+    return 1
+  }
+}
+
+async function start(configPath: string | undefined, io: CliIo): Promise<number> {
+  const config = loadConfig(configPath === undefined ? {} : { configPath })
+  const running = await startServer(config)
+  installShutdownHandlers(running, io.exit ?? ((code) => process.exit(code)))
+  io.err(`qualtrics-relay proxy listening on ${running.url}`)
+  if (running.sandbox) {
+    io.err(`sandbox mode: Qualtrics simulated at ${running.sandbox.url}`)
+    for (const wk of running.config.writeKeys.values()) {
+      io.err(`  write key ${wk.key} (${wk.name}): mappings ${wk.mappings.map((m) => m.id).join(', ')}`)
+    }
+  }
+  return 0
+}
+
+async function check(configPath: string | undefined, io: CliIo): Promise<number> {
+  const config = loadConfig(configPath === undefined ? {} : { configPath })
+  const sandbox =
+    config.qualtrics.mode === 'sandbox' ? await startSandbox({ port: 0, host: '127.0.0.1' }) : undefined
+  try {
+    const target = sandbox
+      ? { apiToken: sandbox.token, datacenter: sandbox.datacenter, baseUrl: sandbox.url }
+      : config.qualtrics.mode === 'qualtrics'
+        ? config.qualtrics
+        : undefined
+    if (target === undefined) return 1
+    const client = createQualtricsClient(target)
+    const me = await client.whoami()
+    io.out(`token ok: ${me.userName} (${me.userId}), brand ${me.brandId}${sandbox ? ' [sandbox]' : ''}`)
+    const directories = await client.listDirectories()
+    io.out(`${directories.length} director${directories.length === 1 ? 'y' : 'ies'}:`)
+    for (const d of directories) {
+      io.out(
+        `  ${d.directoryId}  ${d.name}${d.isDefault ? ' (default)' : ''}${d.contactCount === undefined ? '' : `, ${d.contactCount} contacts`}`,
+      )
+    }
+    return 0
+  } finally {
+    await sandbox?.close()
+  }
+}
+
+interface AdminValues {
+  url?: string
+  limit?: string
+  after?: string
+  all?: boolean
+}
+
+async function admin(values: AdminValues, path: string, init: RequestInit = {}): Promise<unknown> {
+  const token = readAdminToken()
+  if (token === undefined)
+    throw new RelayError('CONFIG_INVALID', 'RELAY_ADMIN_TOKEN must be set to use the admin API')
+  const base = values.url ?? `http://127.0.0.1:${DEFAULTS.port}`
+  let url: URL
+  try {
+    url = new URL(path, base.endsWith('/') ? base : `${base}/`)
+  } catch {
+    throw new RelayError(
+      'CONFIG_INVALID',
+      `--url must be the proxy's URL, e.g. http://127.0.0.1:${DEFAULTS.port} (Received: ${JSON.stringify(base)})`,
+    )
+  }
+  let response: Response
+  try {
+    response = await fetch(url, {
+      ...init,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    })
+  } catch (error) {
+    throw new RelayError(
+      'NETWORK_ERROR',
+      `Cannot reach the proxy at ${url.origin}: ${error instanceof Error ? error.message : String(error)}`,
+    )
+  }
+  const text = await response.text()
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = undefined
+  }
+  if (!response.ok) {
+    const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message
+    throw new RelayError(
+      'DELIVERY_FAILED',
+      `The proxy answered ${response.status}: ${typeof message === 'string' ? message : 'no details'}`,
+    )
+  }
+  return body
+}
+
+async function listDeadLetters(values: AdminValues, io: CliIo): Promise<number> {
+  const query = new URLSearchParams()
+  if (values.limit !== undefined) query.set('limit', values.limit)
+  if (values.after !== undefined) query.set('after', values.after)
+  const body = (await admin(values, `admin/dead-letters?${query}`)) as {
+    deadLetters: {
+      id: string
+      messageId: string
+      mappingId: string
+      action: string
+      attempts: number
+      lastError?: { code: string; message: string }
+    }[]
+    next?: string
+  }
+  for (const d of body.deadLetters) {
+    io.out(
+      `${d.id}  ${d.action}  message ${d.messageId}  mapping ${d.mappingId}  attempts ${d.attempts}  ${d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : ''}`.trimEnd(),
+    )
+  }
+  io.err(
+    `${body.deadLetters.length} dead letter${body.deadLetters.length === 1 ? '' : 's'}${body.next ? ` (more: --after ${body.next})` : ''}`,
+  )
+  return 0
+}
+
+async function replay(values: AdminValues, ids: string[], io: CliIo): Promise<number> {
+  if (values.all && ids.length > 0) {
+    io.err('error: give either --all or dead-letter ids, not both')
+    return 2
+  }
+  if (!values.all && ids.length === 0) {
+    io.err('error: name the dead letters to replay, or --all to replay every one')
+    return 2
+  }
+  const body = (await admin(values, 'admin/dead-letters/replay', {
+    method: 'POST',
+    body: JSON.stringify(values.all ? {} : { ids }),
+  })) as { replayed: number }
+  io.out(`replayed ${body.replayed}`)
+  return 0
+}
+
+function consoleIo(): CliIo {
+  return {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  }
+}
+
+/** Runs `main` with the process' arguments and exits with its code (except after a successful start). */
+export async function run(): Promise<void> {
+  const argv = process.argv.slice(2)
+  const code = await main(argv)
+  const starting = (argv[0] ?? 'start') === 'start' || argv[0]?.startsWith('-')
+  if (code !== 0 || !starting) process.exitCode = code
+}
+
+const entry = process.argv[1]
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) void run()

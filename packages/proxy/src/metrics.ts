@@ -1,0 +1,132 @@
+// Prometheus metrics (prom-client), one registry per app so several apps can live in one process.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { StateCounts } from '@qualtrics-relay/core/server'
+
+export interface ProxyMetrics {
+  registry: Registry
+  accepted: Counter<'write_key' | 'action'>
+  duplicate: Counter<'write_key' | 'action'>
+  rejected: Counter<'write_key' | 'code'>
+  delivered: Counter<'action'>
+  retried: Counter<'action' | 'code'>
+  deadLettered: Counter<'action' | 'code'>
+  qualtricsCalls: Counter<'method' | 'endpoint' | 'status'>
+  qualtricsDuration: Histogram<'method' | 'endpoint'>
+  deliveryLatency: Histogram<'action'>
+  httpDuration: Histogram<'method' | 'route' | 'status'>
+  refused: Counter<'code'>
+}
+
+export interface MetricsOptions {
+  /** Reads the queue depth on each scrape. */
+  queueDepth?: () => Promise<StateCounts>
+  /** Process metrics (CPU, memory, event loop). Default: true. */
+  processMetrics?: boolean
+}
+
+export function createMetrics({ queueDepth, processMetrics = true }: MetricsOptions = {}): ProxyMetrics {
+  const registry = new Registry()
+  if (processMetrics) collectDefaultMetrics({ register: registry, prefix: 'relay_' })
+  const registers = [registry]
+  const latencyBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
+
+  if (queueDepth) {
+    new Gauge({
+      name: 'relay_queue_depth',
+      help: 'Delivery items by state (pending, leased, delivered, dead).',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        try {
+          const counts = await queueDepth()
+          for (const [state, n] of Object.entries(counts)) this.set({ state }, n)
+        } catch {
+          // A closed or failing store shows as missing values, not a failed scrape.
+        }
+      },
+    })
+  }
+
+  return {
+    registry,
+    accepted: new Counter({
+      name: 'relay_items_accepted_total',
+      help: 'Items accepted and stored for delivery.',
+      labelNames: ['write_key', 'action'],
+      registers,
+    }),
+    duplicate: new Counter({
+      name: 'relay_items_duplicate_total',
+      help: 'Items answered as duplicates (messageId and mapping seen before).',
+      labelNames: ['write_key', 'action'],
+      registers,
+    }),
+    rejected: new Counter({
+      name: 'relay_items_rejected_total',
+      help: 'Items refused, by error code.',
+      labelNames: ['write_key', 'code'],
+      registers,
+    }),
+    delivered: new Counter({
+      name: 'relay_items_delivered_total',
+      help: 'Items delivered to Qualtrics.',
+      labelNames: ['action'],
+      registers,
+    }),
+    retried: new Counter({
+      name: 'relay_items_retried_total',
+      help: 'Delivery attempts that failed and were scheduled again.',
+      labelNames: ['action', 'code'],
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: 'relay_items_dead_lettered_total',
+      help: 'Items moved to the dead-letter store.',
+      labelNames: ['action', 'code'],
+      registers,
+    }),
+    qualtricsCalls: new Counter({
+      name: 'relay_qualtrics_requests_total',
+      help: 'Requests sent to Qualtrics, by endpoint and HTTP status ("none" when no answer came).',
+      labelNames: ['method', 'endpoint', 'status'],
+      registers,
+    }),
+    qualtricsDuration: new Histogram({
+      name: 'relay_qualtrics_request_duration_seconds',
+      help: 'Duration of requests to Qualtrics.',
+      labelNames: ['method', 'endpoint'],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    deliveryLatency: new Histogram({
+      name: 'relay_delivery_latency_seconds',
+      help: 'Time from acceptance to delivery.',
+      labelNames: ['action'],
+      buckets: latencyBuckets,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'relay_http_request_duration_seconds',
+      help: 'Duration of HTTP requests to the proxy.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    refused: new Counter({
+      name: 'relay_requests_refused_total',
+      help: 'Requests refused as a whole, by error code.',
+      labelNames: ['code'],
+      registers,
+    }),
+  }
+}
+
+const ID_SEGMENT = /^(POOL|CG|CID|CTR|CGC|BT|SV|UR|OC|URH)_[A-Za-z0-9]+$/
+
+/** A Qualtrics path with its ids replaced, for a low-cardinality label: `/API/v3/directories/{id}/contacts`. */
+export function endpointLabel(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => (ID_SEGMENT.test(segment) ? '{id}' : segment))
+    .join('/')
+}

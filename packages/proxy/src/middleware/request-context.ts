@@ -1,0 +1,50 @@
+// Per request: a request id, security headers, and one log line plus one duration sample at the end.
+import { randomUUID } from 'node:crypto'
+import type { NextFunction, Request, Response } from 'express'
+import type { Logger } from '../logger'
+import type { ProxyMetrics } from '../metrics'
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
+
+/** The request id of this request (set by `requestContext`). */
+export function requestIdOf(res: Response): string {
+  return (res.locals.requestId as string | undefined) ?? 'unknown'
+}
+
+/** The route template that matched (`/v1/messages/:messageId`), or `unmatched`. */
+export function routeOf(req: Request): string {
+  const path = (req.route as { path?: unknown } | undefined)?.path
+  return typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched'
+}
+
+export function requestContext(logger: Logger, metrics: ProxyMetrics) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const started = process.hrtime.bigint()
+    const given = req.get('x-request-id')
+    const requestId = given !== undefined && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
+    res.locals.requestId = requestId
+    res.setHeader('X-Request-Id', requestId)
+    // JSON API only: nothing here should ever be sniffed, framed, or leak a referrer.
+    res.setHeader('X-Content-Type-Options', 'nosniff')
+    res.setHeader('X-Frame-Options', 'DENY')
+    res.setHeader('Referrer-Policy', 'no-referrer')
+    res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'")
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin')
+
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      const ms = Number(process.hrtime.bigint() - started) / 1e6
+      const route = routeOf(req)
+      const status = res.headersSent ? res.statusCode : 499
+      metrics.httpDuration.observe({ method: req.method, route, status: String(status) }, ms / 1000)
+      const fields = { requestId, method: req.method, route, status, ms: Math.round(ms * 100) / 100 }
+      if (status >= 500) logger.error(fields, 'request')
+      else logger.info(fields, 'request')
+    }
+    res.on('finish', finish)
+    res.on('close', finish)
+    next()
+  }
+}

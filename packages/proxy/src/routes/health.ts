@@ -1,0 +1,76 @@
+// GET /healthz (the process answers), GET /readyz (storage answers and the Qualtrics token works),
+// GET /metrics (Prometheus).
+import { RelayError } from '@qualtrics-relay/core'
+import type { Request, Response } from 'express'
+import type { AppContext } from '../context'
+
+type Check = { ok: true } | { ok: false; code: string; message: string }
+
+export function healthRoute() {
+  return (_req: Request, res: Response): void => {
+    res.setHeader('Cache-Control', 'no-store')
+    res.status(200).json({ status: 'ok' })
+  }
+}
+
+/** whoami is cached (success for `readiness.cacheMs`, failure for a fifth of it) so probes stay cheap. */
+export function readyRoute(ctx: AppContext) {
+  let cached: { check: Check; until: number } | undefined
+  let pending: Promise<Check> | undefined
+
+  async function qualtrics(): Promise<Check> {
+    const now = ctx.now()
+    if (cached && cached.until > now) return cached.check
+    if (pending) return pending
+    const check = ctx.client
+      .whoami()
+      .then(
+        (): Check => ({ ok: true }),
+        (error: unknown): Check => ({
+          ok: false,
+          code: error instanceof RelayError ? error.code : 'INTERNAL_ERROR',
+          message: error instanceof RelayError ? error.message : 'The token check failed',
+        }),
+      )
+      .then((check: Check) => {
+        const ttl = check.ok ? ctx.config.readiness.cacheMs : Math.ceil(ctx.config.readiness.cacheMs / 5)
+        cached = { check, until: ctx.now() + ttl }
+        return check
+      })
+      .finally(() => {
+        pending = undefined
+      })
+    pending = check
+    return check
+  }
+
+  async function storage(): Promise<Check> {
+    try {
+      await ctx.store.counts()
+      return { ok: true }
+    } catch (error) {
+      return {
+        ok: false,
+        code: error instanceof RelayError ? error.code : 'STORAGE_ERROR',
+        message: 'The delivery store does not answer',
+      }
+    }
+  }
+
+  return async (_req: Request, res: Response): Promise<void> => {
+    const [store, token] = await Promise.all([storage(), qualtrics()])
+    const ready = store.ok && token.ok
+    res.setHeader('Cache-Control', 'no-store')
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ready' : 'not ready', checks: { storage: store, qualtrics: token } })
+  }
+}
+
+export function metricsRoute(ctx: AppContext) {
+  return async (_req: Request, res: Response): Promise<void> => {
+    const text = await ctx.metrics.registry.metrics()
+    res.setHeader('Cache-Control', 'no-store')
+    res.status(200).type(ctx.metrics.registry.contentType).send(text)
+  }
+}

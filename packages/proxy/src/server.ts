@@ -1,0 +1,251 @@
+// Starting and stopping the proxy: the sandbox (in sandbox mode), the Qualtrics client, the SQLite
+// store, the delivery engine, the app, and the HTTP listener — and taking them down in the right order.
+import { mkdirSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { dirname } from 'node:path'
+import {
+  createDeliveryEngine,
+  createQualtricsClient,
+  type DeliveryEngine,
+  type QualtricsCallLog,
+  type QualtricsLogger,
+} from '@qualtrics-relay/core/server'
+import { createSqliteStore } from '@qualtrics-relay/core/sqlite'
+import { startSandbox } from '@qualtrics-relay/sandbox'
+import type { DestinationStream } from 'pino'
+import { createApp } from './app'
+import { applySandboxValues, type ProxyConfig } from './config'
+import { createLogger, type Logger } from './logger'
+import { createMetrics, endpointLabel, type ProxyMetrics } from './metrics'
+
+type Sandbox = Awaited<ReturnType<typeof startSandbox>>
+
+export interface StartOptions {
+  /** Where log lines go. Default: stdout. */
+  logDestination?: DestinationStream
+  /** Collect process metrics (CPU, memory, event loop). Default: true. */
+  processMetrics?: boolean
+  /** Time in-flight HTTP requests get on close before their connections are cut, in ms. Default 10,000. */
+  closeGraceMs?: number
+}
+
+export interface RunningServer {
+  /** `http://host:port`, with the port actually bound. */
+  url: string
+  /** The config in effect (sandbox placeholders replaced). */
+  config: ProxyConfig
+  engine: DeliveryEngine
+  logger: Logger
+  metrics: ProxyMetrics
+  /** In sandbox mode: the sandbox the proxy started and delivers to. */
+  sandbox?: Sandbox
+  /** Stops accepting, lets in-flight requests finish, stops the engine (in-flight work is finished or
+   * handed back to the store), closes the store and the sandbox. Safe to call twice. */
+  close(): Promise<void>
+}
+
+export async function startServer(input: ProxyConfig, options: StartOptions = {}): Promise<RunningServer> {
+  let config = input
+  let sandbox: Sandbox | undefined
+  let target: { apiToken: string; datacenter: string; baseUrl?: string }
+  let workflowOrigins: string[] = []
+  if (config.qualtrics.mode === 'sandbox') {
+    sandbox = await startSandbox({ port: config.qualtrics.port, host: config.qualtrics.host })
+    config = applySandboxValues(config, sandbox)
+    target = { apiToken: sandbox.token, datacenter: sandbox.datacenter, baseUrl: sandbox.url }
+    workflowOrigins = [new URL(sandbox.url).origin]
+  } else {
+    target = config.qualtrics
+    if (target.baseUrl !== undefined) workflowOrigins = [new URL(target.baseUrl).origin]
+  }
+
+  const secrets = [target.apiToken, config.adminToken ?? '']
+  for (const wk of config.writeKeys.values()) if (wk.identity) secrets.push(wk.identity.secret)
+  const logger = createLogger({
+    level: config.logLevel,
+    secrets,
+    ...(options.logDestination ? { destination: options.logDestination } : {}),
+  })
+
+  const cleanups: (() => Promise<void>)[] = []
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse())
+      await fn().catch((error: unknown) => logger.error({ err: error }, 'shutdown step failed'))
+    cleanups.length = 0
+  }
+  if (sandbox) {
+    const s = sandbox
+    cleanups.push(() => s.close())
+  }
+
+  try {
+    const { requestTimeoutMs, ...engineOptions } = config.delivery
+    let engineRef: DeliveryEngine | undefined
+    const metrics = createMetrics({
+      processMetrics: options.processMetrics ?? true,
+      queueDepth: async () =>
+        engineRef ? engineRef.counts() : { pending: 0, leased: 0, delivered: 0, dead: 0 },
+    })
+    const client = createQualtricsClient({
+      ...target,
+      ...(requestTimeoutMs === undefined ? {} : { timeoutMs: requestTimeoutMs }),
+      logger: clientLogger(logger.child({ component: 'qualtrics' }), metrics),
+    })
+
+    if (config.storage.path !== ':memory:') mkdirSync(dirname(config.storage.path), { recursive: true })
+    const store = createSqliteStore({ path: config.storage.path })
+    cleanups.push(() => store.close())
+
+    const allowedWorkflows = new Set<string>()
+    for (const wk of config.writeKeys.values())
+      for (const url of wk.allow.workflowUrls) allowedWorkflows.add(url)
+    const engine = createDeliveryEngine({
+      ...engineOptions,
+      client,
+      store,
+      logger: logger.child({ component: 'delivery' }),
+      isWorkflowUrlAllowed: (url) => {
+        try {
+          return allowedWorkflows.has(new URL(url).href)
+        } catch {
+          return false
+        }
+      },
+    })
+    engineRef = engine
+    wireEngineMetrics(engine, metrics)
+
+    const app = createApp({ config, engine, client, store, logger, metrics, workflowOrigins })
+    const server = createServer(app)
+    server.keepAliveTimeout = 5_000
+    await listen(server, config.server.port, config.server.host)
+    const address = server.address() as AddressInfo
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    const url = `http://${host}:${address.port}`
+
+    cleanups.push(() => engine.stop())
+    cleanups.push(() => closeServer(server, options.closeGraceMs ?? 10_000))
+    engine.start()
+
+    let closing: Promise<void> | undefined
+    const running: RunningServer = {
+      url,
+      config,
+      engine,
+      logger,
+      metrics,
+      close: () => {
+        closing ??= (async () => {
+          logger.info({}, 'shutting down')
+          await cleanup()
+          logger.info({}, 'stopped')
+          logger.flush()
+        })()
+        return closing
+      },
+    }
+    if (sandbox) running.sandbox = sandbox
+    logger.info(
+      {
+        url,
+        mode: config.qualtrics.mode,
+        writeKeys: [...config.writeKeys.keys()],
+        storage: config.storage.path,
+        source: config.source,
+      },
+      'proxy listening',
+    )
+    return running
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+}
+
+/** Installs SIGTERM/SIGINT handlers that close the server once; a second signal exits at once. */
+export function installShutdownHandlers(running: RunningServer, exit: (code: number) => void): () => void {
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      running.logger.warn({ signal }, 'second signal: exiting without waiting')
+      exit(1)
+      return
+    }
+    stopping = true
+    running.logger.info({ signal }, 'signal received; stopping')
+    running.close().then(
+      () => exit(0),
+      (error: unknown) => {
+        running.logger.error({ err: error }, 'shutdown failed')
+        exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  return () => {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+/** Stops accepting, closes idle keep-alive connections, waits for in-flight requests up to `graceMs`. */
+function closeServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs)
+    // Connections that finish their request while we wait become idle: close them as they do.
+    const sweeper = setInterval(() => server.closeIdleConnections(), 50)
+    timer.unref()
+    server.close(() => {
+      clearTimeout(timer)
+      clearInterval(sweeper)
+      resolve()
+    })
+    server.closeIdleConnections()
+  })
+}
+
+/** One log line and metrics per Qualtrics call. */
+function clientLogger(logger: Logger, metrics: ProxyMetrics): QualtricsLogger {
+  const record = (fields: QualtricsCallLog) => {
+    const endpoint = endpointLabel(fields.path)
+    metrics.qualtricsCalls.inc({
+      method: fields.method,
+      endpoint,
+      status: fields.status === undefined ? 'none' : String(fields.status),
+    })
+    metrics.qualtricsDuration.observe({ method: fields.method, endpoint }, fields.ms / 1000)
+  }
+  return {
+    info(fields, message) {
+      record(fields)
+      logger.info(fields, message)
+    },
+    warn(fields, message) {
+      record(fields)
+      logger.warn(fields, message)
+    },
+  }
+}
+
+function wireEngineMetrics(engine: DeliveryEngine, metrics: ProxyMetrics): void {
+  engine.on('delivered', ({ item, ageMs }) => {
+    metrics.delivered.inc({ action: item.action })
+    metrics.deliveryLatency.observe({ action: item.action }, ageMs / 1000)
+  })
+  engine.on('retried', ({ item, error }) => metrics.retried.inc({ action: item.action, code: error.code }))
+  engine.on('deadLettered', ({ item, error }) =>
+    metrics.deadLettered.inc({ action: item.action, code: error.code }),
+  )
+}

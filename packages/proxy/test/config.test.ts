@@ -1,0 +1,215 @@
+import { ConfigError } from '@qualtrics-relay/core'
+import { describe, expect, it } from 'vitest'
+import { applySandboxValues, DEMO_CONFIG, parseConfig } from '../src/config'
+
+const TOKEN = 'qt_live_9f8e7d6c5b4a39281706'
+const env = { QUALTRICS_API_TOKEN: TOKEN, QUALTRICS_DATACENTER: 'iad1' }
+
+const minimal = {
+  writeKeys: {
+    wk_site: {
+      origins: ['https://shop.example'],
+      mappings: [{ id: 'contact', action: 'addContactToXmd', fields: { directoryId: 'POOL_abc' } }],
+    },
+  },
+}
+
+function problems(envIn: Record<string, string | undefined>, file: unknown): string {
+  try {
+    parseConfig(
+      envIn,
+      file === undefined ? undefined : typeof file === 'string' ? file : JSON.stringify(file),
+      'relay.json',
+    )
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message
+    throw error
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('parseConfig', () => {
+  it('reads a minimal file with defaults filled in', () => {
+    const config = parseConfig(env, JSON.stringify(minimal), 'relay.json')
+    expect(config.qualtrics).toEqual({ mode: 'qualtrics', apiToken: TOKEN, datacenter: 'iad1' })
+    expect(config.server).toEqual({
+      host: '127.0.0.1',
+      port: 8787,
+      trustProxy: false,
+      maxBodyBytes: 102400,
+      maxBatchItems: 100,
+    })
+    expect(config.storage.path).toBe('qualtrics-relay.db')
+    const wk = config.writeKeys.get('wk_site')
+    expect(wk?.name).toBe('wk_site')
+    expect([...(wk?.allow.directories ?? [])]).toEqual(['POOL_abc'])
+    expect(wk?.mappings[0]?.trigger).toEqual(expect.objectContaining({}))
+  })
+
+  it('starts in sandbox mode with the demo write key when there is no token and no file', () => {
+    const config = parseConfig({}, undefined)
+    expect(config.qualtrics.mode).toBe('sandbox')
+    expect([...config.writeKeys.keys()]).toEqual(['wk_demo'])
+    expect(config.writeKeys.get('wk_demo')?.mappings.map((m) => m.action)).toEqual([
+      'addContactToXmd',
+      'upsertContactTransaction',
+      'triggerXflowWorkflow',
+    ])
+  })
+
+  it('replaces the sandbox placeholders with the running sandbox ids', () => {
+    const config = applySandboxValues(parseConfig({}, JSON.stringify(DEMO_CONFIG)), {
+      directoryId: 'POOL_sandbox1',
+      mailingListId: 'CG_sandbox1',
+      workflowUrl: 'http://127.0.0.1:4010/inbound-event/v1/events/json/triggers?urlTokenId=abc',
+    })
+    const wk = config.writeKeys.get('wk_demo')
+    expect([...(wk?.allow.directories ?? [])]).toEqual(['POOL_sandbox1'])
+    expect([...(wk?.allow.mailingLists ?? [])]).toEqual(['CG_sandbox1'])
+    expect([...(wk?.allow.workflowUrls ?? [])]).toEqual([
+      'http://127.0.0.1:4010/inbound-event/v1/events/json/triggers?urlTokenId=abc',
+    ])
+    expect(wk?.mappings[1]?.fields).toMatchObject({
+      directoryId: 'POOL_sandbox1',
+      mailingListId: 'CG_sandbox1',
+    })
+  })
+
+  it('lists every bad key of the file at once, with what was received', () => {
+    const file = {
+      server: { port: 70000, maxBodyBytes: 'big', colour: 'red' },
+      storage: { path: '' },
+      rateLimits: { perIp: { perMinute: 0, burst: 10 } },
+      delivery: { maxAttempts: 0, ambiguousContact: 'random' },
+      logLevel: 'loud',
+      writeKeys: {
+        'bad key!': { mappings: [] },
+        wk_site: {
+          origins: ['https://shop.example/path', 'ftp://x'],
+          mappings: [
+            { id: 'contact', action: 'addContactToXmd', fields: {} },
+            {
+              id: 'wf',
+              action: 'triggerXflowWorkflow',
+              trigger: 'type = "track"',
+              fields: { workflowUrl: 'https://qualtrics.com.evil.test/x' },
+            },
+            { id: 'tx', action: 'sendEmail' },
+          ],
+          allow: {
+            directories: ['DIR_1'],
+            mailingLists: ['CG_ok'],
+            workflowUrls: ['https://iad1.qualtrics.com@evil.test/'],
+          },
+          identity: { secretEnv: 'MISSING_SECRET' },
+        },
+      },
+    }
+    expect(problems(env, file)).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (17 problems)
+        - server.port: must be a whole number from 0 to 65535 (Received: 70000)
+        - server.maxBodyBytes: must be a whole number from 1024 to 10485760 (Received: "big")
+        - server.colour: is not a config option
+        - storage.path: must be a file path or ":memory:" (Received: "")
+        - rateLimits.perIp.perMinute: must be a whole number from 1 to 10000000 (Received: 0)
+        - delivery.ambiguousContact: must be "newest" or "fail" (Received: "random")
+        - delivery.maxAttempts: must be a whole number from 1 to 1000000 (Received: 0)
+        - logLevel: must be one of fatal, error, warn, info, debug, trace, silent (Received: "loud")
+        - writeKeys.bad key!: is not a valid write key: use 3-128 letters, digits, "_" or "-" (Received: "bad key!")
+        - writeKeys.wk_site.origins.0: must be an origin such as "https://shop.example" (scheme, host and port only), or "*" (Received: "https://shop.example/path")
+        - writeKeys.wk_site.origins.1: must be an origin such as "https://shop.example" (scheme, host and port only), or "*" (Received: "ftp://x")
+        - writeKeys.wk_site.mappings.0.fields.directoryId: is required by addContactToXmd and has no default
+        - writeKeys.wk_site.mappings.2.action: must be one of addContactToXmd, upsertContactTransaction, triggerXflowWorkflow (Received: "sendEmail")
+        - writeKeys.wk_site.allow.directories.0: must be a Qualtrics id like POOL_… (Received: "DIR_1")
+        - writeKeys.wk_site.allow.workflowUrls.0: must be an https URL on a *.qualtrics.com host (Received: "https://…@evil.test/")
+        - writeKeys.wk_site.mappings.1.fields.workflowUrl: must be an https URL on a *.qualtrics.com host (Received: "https://qualtrics.com.evil.test/x")
+        - writeKeys.wk_site.identity.secretEnv: names MISSING_SECRET, which must hold a secret of at least 16 characters (Received: undefined)"
+    `)
+  })
+
+  it('masks secrets from the environment and never prints them', () => {
+    const message = problems(
+      {
+        QUALTRICS_API_TOKEN: 'has space inside',
+        QUALTRICS_DATACENTER: 'IAD 1',
+        RELAY_ADMIN_TOKEN: 'short',
+        SIGNING: 'tiny',
+      },
+      {
+        writeKeys: {
+          wk_site: { ...minimal.writeKeys.wk_site, identity: { secretEnv: 'SIGNING' } },
+        },
+      },
+    )
+    expect(message).not.toContain('has space inside')
+    expect(message).not.toContain('short')
+    expect(message).not.toContain('tiny')
+    expect(message).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (4 problems)
+        - env.QUALTRICS_API_TOKEN: must be printable ASCII without spaces (Received: a string of 16 characters, hidden)
+        - env.RELAY_ADMIN_TOKEN: must be at least 16 printable characters without spaces (Received: a string of 5 characters, hidden)
+        - env.QUALTRICS_DATACENTER: must look like "iad1": lower-case letters, digits and "-" (Received: "IAD 1")
+        - writeKeys.wk_site.identity.secretEnv: names SIGNING, which must hold a secret of at least 16 characters (Received: a string of 4 characters, hidden)"
+    `)
+  })
+
+  it('needs a file and a datacenter when a token is set', () => {
+    expect(problems({ QUALTRICS_API_TOKEN: TOKEN }, undefined)).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (2 problems)
+        - (file): is required when QUALTRICS_API_TOKEN is set: give one with --config <path> or RELAY_CONFIG (it lists the write keys)
+        - env.QUALTRICS_DATACENTER: is required when QUALTRICS_API_TOKEN is set, e.g. "iad1" (Received: undefined)"
+    `)
+  })
+
+  it('refuses sandbox placeholders outside sandbox mode and malformed JSON', () => {
+    expect(
+      problems(env, {
+        writeKeys: {
+          wk_site: {
+            mappings: [
+              { id: 'c', action: 'addContactToXmd', fields: { directoryId: '$sandbox.directoryId' } },
+            ],
+          },
+        },
+      }),
+    ).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (1 problem)
+        - writeKeys.wk_site.mappings.0.fields.directoryId: $sandbox.directoryId can only be used in sandbox mode (without QUALTRICS_API_TOKEN) (Received: "$sandbox.directoryId")"
+    `)
+    expect(problems(env, '{ "writeKeys": ')).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json
+        - (file): is not JSON: Unexpected end of JSON input"
+    `)
+  })
+
+  it.each([
+    ['PORT', { PORT: '99999' }],
+    ['RELAY_LOG_LEVEL', { RELAY_LOG_LEVEL: 'chatty' }],
+    ['QUALTRICS_BASE_URL', { QUALTRICS_BASE_URL: 'https://user:pw@sandbox.test' }],
+  ])('refuses a bad %s from the environment', (name, extra) => {
+    expect(problems({ ...env, ...extra }, minimal)).toContain(`env.${name}`)
+  })
+
+  it('lets workflow URLs use the origin of QUALTRICS_BASE_URL', () => {
+    const config = parseConfig(
+      { ...env, QUALTRICS_BASE_URL: 'http://127.0.0.1:4010' },
+      JSON.stringify({
+        writeKeys: {
+          wk_site: {
+            mappings: [
+              {
+                id: 'wf',
+                action: 'triggerXflowWorkflow',
+                trigger: 'type = "track"',
+                fields: {
+                  workflowUrl: 'http://127.0.0.1:4010/inbound-event/v1/events/json/triggers?urlTokenId=x',
+                },
+              },
+            ],
+          },
+        },
+      }),
+    )
+    expect(config.qualtrics).toMatchObject({ mode: 'qualtrics', baseUrl: 'http://127.0.0.1:4010' })
+  })
+})
