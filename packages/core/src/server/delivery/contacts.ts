@@ -1,0 +1,428 @@
+// Contact resolution for transactions, and contact upserts: the contact-id cache, single flight per
+// user, batched searches (one `or` of leaf filters for many users, in identifier order extRef → email
+// → phone) and creation of the contacts nobody found.
+
+import type { ContactPayload, TransactionPayload } from '../../actions/payloads'
+import { describeValue, RelayError } from '../../errors'
+import type { ContactFields, ContactFilter, DirectoryContact, QualtricsApi } from '../qualtrics/types'
+import type { DeliveryStore } from '../store/types'
+import type { Clock } from './clock'
+import type { Endpoint } from './events'
+import { contactCacheKey, IDENTIFIER_ORDER, normaliseIdentifier, type IdentifierKind } from './keys'
+import type { DeliveryLogger } from './options'
+
+/** Runs one Qualtrics call through the engine's rate limiter, concurrency cap and metrics. */
+export type CallQualtrics = <T>(endpoint: Endpoint, items: number, fn: () => Promise<T>) => Promise<T>
+
+export interface Identifier {
+  kind: IdentifierKind
+  /** As sent in a search: the payload's value, trimmed. */
+  value: string
+  normalised: string
+  key: string
+}
+
+export interface ResolvedContact {
+  contactId: string
+  /** Where the id came from. */
+  via: 'given' | 'cache' | 'search' | 'created'
+}
+
+export interface ContactResolver {
+  /** The contact id a transaction goes to: given → cache → search → create. */
+  resolve(payload: TransactionPayload): Promise<ResolvedContact>
+  /**
+   * addContactToXmd: create (an upsert under the directory's merge rules), under the user's lock; caches
+   * the id. With `afterAmbiguousWrite` (an earlier create may have been applied unseen), the contact is
+   * searched for first and, when found, not created again.
+   */
+  upsert(payload: ContactPayload, options?: { afterAmbiguousWrite?: boolean }): Promise<string>
+  /** Drops the cached ids of this payload's identifiers (a transaction sent to the cached id was refused). */
+  forget(payload: ContactPayload): Promise<void>
+}
+
+export interface ContactResolverOptions {
+  client: QualtricsApi
+  store: DeliveryStore
+  clock: Clock
+  logger: DeliveryLogger
+  call: CallQualtrics
+  ambiguousContact: 'newest' | 'fail'
+  contactCacheTtlMs: number
+  contactLookupBatchSize: number
+  onStoreError: (where: string, error: unknown) => void
+}
+
+/** Search page size: enough to see every match of a batch of identifiers in one page. */
+const SEARCH_PAGE_SIZE = 100
+
+export function identifiersOf(payload: ContactPayload): Identifier[] {
+  const out: Identifier[] = []
+  for (const kind of IDENTIFIER_ORDER) {
+    const raw = payload[kind]
+    if (typeof raw !== 'string') continue
+    const normalised = normaliseIdentifier(kind, raw)
+    if (normalised === undefined) continue
+    out.push({
+      kind,
+      value: raw.trim(),
+      normalised,
+      key: contactCacheKey(payload.directoryId, kind, normalised),
+    })
+  }
+  return out
+}
+
+/** The contact fields of a payload that Qualtrics' create call takes (undefined ones left out). */
+export function contactFieldsOf(payload: ContactPayload): ContactFields {
+  const fields: ContactFields = {}
+  if (payload.firstName !== undefined) fields.firstName = payload.firstName
+  if (payload.lastName !== undefined) fields.lastName = payload.lastName
+  if (payload.email !== undefined) fields.email = payload.email
+  if (payload.phone !== undefined) fields.phone = payload.phone
+  if (payload.extRef !== undefined) fields.extRef = payload.extRef
+  if (payload.language !== undefined) fields.language = payload.language
+  if (payload.unsubscribed !== undefined) fields.unsubscribed = payload.unsubscribed
+  if (payload.embeddedData !== undefined) fields.embeddedData = payload.embeddedData
+  return fields
+}
+
+/** Shows an identifier in an error without spelling out an e-mail address or a phone number. */
+export function maskIdentifier(kind: IdentifierKind, value: string): string {
+  if (kind === 'extRef') return describeValue(value)
+  if (kind === 'email') {
+    const at = value.lastIndexOf('@')
+    return at <= 0 ? '"***"' : `"${value[0]}***${value.slice(at)}"`
+  }
+  return value.length <= 2 ? '"***"' : `"***${value.slice(-2)}"`
+}
+
+function timeOf(value: string | undefined): number {
+  if (value === undefined) return Number.NEGATIVE_INFINITY
+  const t = Date.parse(value)
+  return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t
+}
+
+/** Most recently modified wins; then most recently created; a contact without dates never wins. */
+function isNewer(a: DirectoryContact, b: DirectoryContact): boolean {
+  const am = timeOf(a.lastModified)
+  const bm = timeOf(b.lastModified)
+  if (am !== bm) return am > bm
+  return timeOf(a.creationDate) > timeOf(b.creationDate)
+}
+
+function newestOf(matches: readonly DirectoryContact[]): DirectoryContact | undefined {
+  let best = matches[0]
+  for (const c of matches) if (best !== undefined && isNewer(c, best)) best = c
+  return best
+}
+
+/** Ordered lock over string keys: a holder takes all its keys (sorted, so no two holders deadlock). */
+function createKeyedLocks() {
+  const held = new Map<string, Promise<void>>()
+  async function lockOne(key: string): Promise<() => void> {
+    for (;;) {
+      const current = held.get(key)
+      if (current === undefined) break
+      await current
+    }
+    let release!: () => void
+    held.set(
+      key,
+      new Promise<void>((resolve) => {
+        release = resolve
+      }),
+    )
+    return () => {
+      held.delete(key)
+      release()
+    }
+  }
+  return {
+    async acquire(keys: readonly string[]): Promise<() => void> {
+      const releases: (() => void)[] = []
+      for (const key of [...new Set(keys)].sort()) releases.push(await lockOne(key))
+      return () => {
+        for (const release of releases.reverse()) release()
+      }
+    },
+  }
+}
+
+interface Lookup {
+  directoryId: string
+  ids: Identifier[]
+  fields: ContactFields
+  settled: boolean
+  resolve: (result: ResolvedContact) => void
+  reject: (error: unknown) => void
+}
+
+export function createContactResolver(options: ContactResolverOptions): ContactResolver {
+  const { client, store, clock, logger, call } = options
+  const locks = createKeyedLocks()
+  /** Lookups waiting for the next round, by directory. */
+  let queued = new Map<string, Lookup[]>()
+  let roundScheduled = false
+  /** Turned off for good when Qualtrics refuses an `or` search. */
+  let orSearches = options.contactLookupBatchSize > 1
+
+  async function fromCache(ids: readonly Identifier[]): Promise<string | undefined> {
+    const now = clock.now()
+    for (const id of ids) {
+      try {
+        const hit = await store.getContact(id.key, now)
+        if (hit !== undefined) return hit
+      } catch (error) {
+        options.onStoreError('contact cache read', error)
+        return undefined
+      }
+    }
+    return undefined
+  }
+
+  async function remember(ids: readonly Identifier[], contactId: string): Promise<void> {
+    if (ids.length === 0 || options.contactCacheTtlMs <= 0) return
+    const expiresAt = clock.now() + options.contactCacheTtlMs
+    try {
+      await store.putContacts(ids.map((id) => ({ key: id.key, contactId, expiresAt })))
+    } catch (error) {
+      options.onStoreError('contact cache write', error)
+    }
+  }
+
+  function settle(lookup: Lookup, outcome: { ok: ResolvedContact } | { error: unknown }): void {
+    if (lookup.settled) return
+    lookup.settled = true
+    if ('ok' in outcome) lookup.resolve(outcome.ok)
+    else lookup.reject(outcome.error)
+  }
+
+  /** Picks the contact among several matches of one identifier, by policy. */
+  function choose(matches: readonly DirectoryContact[], directoryId: string, id: Identifier): string {
+    const first = matches[0]
+    if (first === undefined) throw new RelayError('CONTACT_NOT_FOUND', 'no contact to choose from')
+    if (matches.length === 1) return first.id
+    if (options.ambiguousContact === 'fail') {
+      throw new RelayError(
+        'CONTACT_AMBIGUOUS',
+        `${matches.length >= SEARCH_PAGE_SIZE ? 'At least ' : ''}${matches.length} contacts in directory ${directoryId} match ${id.kind} ${maskIdentifier(id.kind, id.value)}, and ambiguousContact is "fail"; merge the duplicates in Qualtrics or set ambiguousContact to "newest"`,
+        { status: 409, retryable: false },
+      )
+    }
+    const best = newestOf(matches) ?? first
+    logger.warn(
+      { directoryId, identifier: id.kind, matches: matches.length, contactId: best.id },
+      'several contacts match one identifier; using the most recently modified',
+    )
+    return best.id
+  }
+
+  function leaf(kind: IdentifierKind, value: string): ContactFilter {
+    return { filterType: kind, comparison: 'eq', value }
+  }
+
+  async function searchOne(directoryId: string, kind: IdentifierKind, lookup: Lookup): Promise<void> {
+    const id = lookup.ids.find((i) => i.kind === kind)
+    if (id === undefined || lookup.settled) return
+    try {
+      const found = await call('searchDirectoryContacts', 1, () =>
+        client.searchDirectoryContacts(directoryId, leaf(kind, id.value), { pageSize: SEARCH_PAGE_SIZE }),
+      )
+      if (found.contacts.length > 0) {
+        settle(lookup, { ok: { contactId: choose(found.contacts, directoryId, id), via: 'search' } })
+      }
+    } catch (error) {
+      settle(lookup, { error })
+    }
+  }
+
+  /**
+   * One search for many users: an `or` of leaf filters, its matches attributed back by the searched
+   * field. When a match cannot be attributed (Qualtrics returned a field we did not search for, or
+   * none), or there are more matches than one page, the chunk is searched one identifier at a time.
+   */
+  async function searchMany(directoryId: string, kind: IdentifierKind, chunk: Lookup[]): Promise<void> {
+    const byValue = new Map<string, { lookup: Lookup; id: Identifier; matches: DirectoryContact[] }>()
+    for (const lookup of chunk) {
+      const id = lookup.ids.find((i) => i.kind === kind)
+      if (id !== undefined) byValue.set(id.normalised, { lookup, id, matches: [] })
+    }
+    const filter: ContactFilter = {
+      conjunction: 'or',
+      filters: [...byValue.values()].map((v) => leaf(kind, v.id.value)),
+    }
+    let contacts: DirectoryContact[]
+    try {
+      const found = await call('searchDirectoryContacts', chunk.length, () =>
+        client.searchDirectoryContacts(directoryId, filter, { pageSize: SEARCH_PAGE_SIZE }),
+      )
+      if (found.skipToken !== undefined) {
+        await Promise.all(chunk.map((l) => searchOne(directoryId, kind, l)))
+        return
+      }
+      contacts = found.contacts
+    } catch (error) {
+      if (error instanceof RelayError && !error.retryable && (error.status === 400 || error.status === 422)) {
+        orSearches = false
+        logger.warn(
+          { directoryId, status: error.status, code: error.code },
+          'Qualtrics refused a search with an "or" filter; looking contacts up one identifier at a time from now on',
+        )
+        await Promise.all(chunk.map((l) => searchOne(directoryId, kind, l)))
+        return
+      }
+      for (const lookup of chunk) settle(lookup, { error })
+      return
+    }
+    for (const contact of contacts) {
+      const raw = contact[kind]
+      const normalised = typeof raw === 'string' ? normaliseIdentifier(kind, raw) : undefined
+      const slot = normalised === undefined ? undefined : byValue.get(normalised)
+      if (slot === undefined) {
+        await Promise.all(chunk.map((l) => searchOne(directoryId, kind, l)))
+        return
+      }
+      slot.matches.push(contact)
+    }
+    for (const { lookup, id, matches } of byValue.values()) {
+      if (matches.length === 0) continue
+      try {
+        settle(lookup, { ok: { contactId: choose(matches, directoryId, id), via: 'search' } })
+      } catch (error) {
+        settle(lookup, { error })
+      }
+    }
+  }
+
+  async function runRound(directoryId: string, lookups: Lookup[]): Promise<void> {
+    for (const kind of IDENTIFIER_ORDER) {
+      const open = lookups.filter((l) => !l.settled && l.ids.some((i) => i.kind === kind))
+      if (open.length === 0) continue
+      if (!orSearches || open.length === 1) {
+        await Promise.all(open.map((l) => searchOne(directoryId, kind, l)))
+        continue
+      }
+      const chunks: Lookup[][] = []
+      for (let i = 0; i < open.length; i += options.contactLookupBatchSize) {
+        chunks.push(open.slice(i, i + options.contactLookupBatchSize))
+      }
+      await Promise.all(
+        chunks.map((c) =>
+          c.length === 1 ? searchOne(directoryId, kind, c[0]!) : searchMany(directoryId, kind, c),
+        ),
+      )
+    }
+    await Promise.all(
+      lookups
+        .filter((l) => !l.settled)
+        .map(async (lookup) => {
+          try {
+            const created = await call('createDirectoryContact', 1, () =>
+              client.createDirectoryContact(directoryId, lookup.fields),
+            )
+            settle(lookup, { ok: { contactId: created.id, via: 'created' } })
+          } catch (error) {
+            settle(lookup, { error })
+          }
+        }),
+    )
+  }
+
+  function runQueued(): void {
+    roundScheduled = false
+    const rounds = queued
+    queued = new Map()
+    for (const [directoryId, lookups] of rounds) {
+      runRound(directoryId, lookups).catch((error: unknown) => {
+        for (const lookup of lookups) settle(lookup, { error })
+      })
+    }
+  }
+
+  /** Joins the next lookup round; rounds gather everything asked for within one turn of the event loop. */
+  function lookUp(directoryId: string, ids: Identifier[], fields: ContactFields): Promise<ResolvedContact> {
+    return new Promise((resolve, reject) => {
+      const lookup: Lookup = { directoryId, ids, fields, settled: false, resolve, reject }
+      const list = queued.get(directoryId)
+      if (list === undefined) queued.set(directoryId, [lookup])
+      else list.push(lookup)
+      if (!roundScheduled) {
+        roundScheduled = true
+        setImmediate(runQueued)
+      }
+    })
+  }
+
+  return {
+    async resolve(payload: TransactionPayload): Promise<ResolvedContact> {
+      if (payload.contactId !== undefined && payload.contactId !== '')
+        return { contactId: payload.contactId, via: 'given' }
+      const ids = identifiersOf(payload)
+      if (ids.length === 0) {
+        throw new RelayError(
+          'CONTACT_NOT_FOUND',
+          `Cannot find or create the contact of a transaction in directory ${payload.directoryId}: it has no contactId, extRef, email or phone`,
+          { status: 400, retryable: false },
+        )
+      }
+      const cached = await fromCache(ids)
+      if (cached !== undefined) return { contactId: cached, via: 'cache' }
+      const release = await locks.acquire(ids.map((i) => i.key))
+      try {
+        // Another item of the same user may have resolved it while this one waited for the lock.
+        const again = await fromCache(ids)
+        if (again !== undefined) return { contactId: again, via: 'cache' }
+        const resolved = await lookUp(payload.directoryId, ids, contactFieldsOf(payload))
+        await remember(ids, resolved.contactId)
+        return resolved
+      } finally {
+        release()
+      }
+    },
+
+    async upsert(
+      payload: ContactPayload,
+      upsertOptions: { afterAmbiguousWrite?: boolean } = {},
+    ): Promise<string> {
+      const ids = identifiersOf(payload)
+      const release = await locks.acquire(ids.map((i) => i.key))
+      try {
+        if (upsertOptions.afterAmbiguousWrite === true) {
+          for (const id of ids) {
+            const found = await call('searchDirectoryContacts', 1, () =>
+              client.searchDirectoryContacts(payload.directoryId, leaf(id.kind, id.value), {
+                pageSize: SEARCH_PAGE_SIZE,
+              }),
+            )
+            const existing = newestOf(found.contacts)
+            if (existing === undefined) continue
+            logger.info(
+              { directoryId: payload.directoryId, identifier: id.kind, contactId: existing.id },
+              'an earlier create of this contact was applied; not creating it again',
+            )
+            await remember(ids, existing.id)
+            return existing.id
+          }
+        }
+        const created = await call('createDirectoryContact', 1, () =>
+          client.createDirectoryContact(payload.directoryId, contactFieldsOf(payload)),
+        )
+        await remember(ids, created.id)
+        return created.id
+      } finally {
+        release()
+      }
+    },
+
+    async forget(payload: ContactPayload): Promise<void> {
+      const keys = identifiersOf(payload).map((i) => i.key)
+      if (keys.length === 0) return
+      try {
+        await store.deleteContacts(keys)
+      } catch (error) {
+        options.onStoreError('contact cache delete', error)
+      }
+    },
+  }
+}

@@ -1,0 +1,836 @@
+// The delivery engine: takes validated items, stores them durably, and delivers them to Qualtrics with
+// as few calls as possible, never twice, never lost. One implementation, used by the proxy and by the
+// node plugin.
+//
+//   enqueue ─▶ store (pending) ─▶ claim (lease) ─▶ per action:
+//     triggerXflowWorkflow      allowlist guard → triggerWorkflow
+//     addContactToXmd           createDirectoryContact (under the user's lock) → contact cache
+//     upsertContactTransaction  contact (given | cache | batched search | create, single flight)
+//                               → batch per directory (size / linger) → createContactTransactions
+//   every call ─▶ concurrency cap ─▶ token bucket (paused and slowed on 429) ─▶ Qualtrics
+//   outcome ─▶ delivered | retry (backoff with jitter, Retry-After) | dead letter (replayable)
+
+import { randomUUID } from 'node:crypto'
+import type { DeliveryItem, TransactionPayload } from '../../actions/payloads'
+import { describeValue, PayloadValidationError, RelayError, type FieldIssue } from '../../errors'
+import type { ContactTransaction } from '../qualtrics/types'
+import type {
+  AcceptResult,
+  DeadLetterQuery,
+  ItemError,
+  ItemResult,
+  StateCounts,
+  StoredItem,
+} from '../store/types'
+import { systemClock } from './clock'
+import { createContactResolver, type ResolvedContact } from './contacts'
+import {
+  createEmitter,
+  type DeliveryEventName,
+  type DeliveryListener,
+  type Endpoint,
+  type ItemRef,
+} from './events'
+import { deriveItemId } from './keys'
+import {
+  noopLogger,
+  parseDeliveryOptions,
+  type DeliveryEngineConfig,
+  type ListedTransaction,
+} from './options'
+import { createRateLimiter, createSemaphore, LimiterAbortedError } from './rate-limiter'
+
+/** The outcome of `enqueue` for one item. */
+export type EnqueueResult = AcceptResult
+
+/** What `status()` shows of an item: its bookkeeping, not its payload. */
+export type ItemStatus = Omit<StoredItem, 'payload' | 'leaseOwner'>
+
+export interface StopOptions {
+  /** How long to wait for in-flight work before handing it back to the store. Default: the `drainMs` option. */
+  drainMs?: number
+}
+
+export interface DeliveryEngine {
+  /** Stores items durably (resolves once they are), deduplicated by `(messageId, mappingId)`. */
+  enqueue(items: readonly DeliveryItem[]): Promise<EnqueueResult[]>
+  /** Starts delivering in the background (idempotent). */
+  start(): void
+  /** Stops claiming work, sends what is batched, waits up to `drainMs`, then hands unfinished work back
+   * to the store (due at once for the next engine). Does not close the store. */
+  stop(options?: StopOptions): Promise<void>
+  /** Delivers everything due now, and what becomes due while doing so; resolves when nothing due is left.
+   * For tests, scripts and serverless functions. Works with or without `start()`. */
+  flush(): Promise<void>
+  /** Every item of one event, one per mapping. */
+  status(messageId: string): Promise<ItemStatus[]>
+  listDeadLetters(query?: DeadLetterQuery): Promise<StoredItem[]>
+  /** Dead letters back to pending with attempts reset (all when `ids` is omitted); returns how many. */
+  replayDeadLetters(ids?: readonly string[]): Promise<number>
+  /** Queue depth by state. */
+  counts(): Promise<StateCounts>
+  /** Subscribes to an engine event (metrics, logs); returns the unsubscribe function. */
+  on<E extends DeliveryEventName>(event: E, listener: DeliveryListener<E>): () => void
+  readonly running: boolean
+}
+
+interface Held {
+  item: StoredItem
+  /** The item is settled, or waiting in a transaction batch. */
+  ready: Promise<void>
+  /** The item is settled in the store (or abandoned on stop). */
+  done: Promise<void>
+}
+
+interface BatchEntry {
+  item: StoredItem & { action: 'upsertContactTransaction' }
+  key: string
+  transaction: ContactTransaction
+  contact: ResolvedContact
+  finish: () => void
+}
+
+const ACTIONS = new Set(['addContactToXmd', 'upsertContactTransaction', 'triggerXflowWorkflow'])
+
+function isRateLimited(error: unknown): boolean {
+  return error instanceof RelayError && error.code === 'QUALTRICS_RATE_LIMITED'
+}
+
+function retryAfterOf(error: unknown): number | undefined {
+  const value = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined
+}
+
+/** A write that failed this way may still have been applied by Qualtrics. */
+function mayHaveApplied(error: unknown): boolean {
+  if (!(error instanceof RelayError)) return true
+  if (error.code === 'TIMEOUT' || error.code === 'NETWORK_ERROR' || error.code === 'QUALTRICS_BAD_RESPONSE')
+    return true
+  return error.code === 'QUALTRICS_API_ERROR' && (error.status ?? 0) >= 500
+}
+
+/** An unprocessed-transaction reason saying the key was used before: the transaction exists. */
+function isDuplicateKey(reason: { errorCode?: string; errorMessage: string }): boolean {
+  return /duplicate|already/i.test(`${reason.errorCode ?? ''} ${reason.errorMessage}`)
+}
+
+/** Transaction data as Qualtrics may echo it (values possibly turned into strings). */
+function sameData(sent: Record<string, unknown>, listed: Record<string, unknown> | undefined): boolean {
+  if (listed === undefined) return Object.keys(sent).length === 0
+  const keys = Object.keys(sent)
+  if (keys.length !== Object.keys(listed).length) return false
+  return keys.every((k) => k in listed && String(listed[k]) === String(sent[k]))
+}
+
+function isRetryable(error: unknown): boolean {
+  // Unknown failures are retried: losing an event is worse, and maxAttempts bounds the cost.
+  return error instanceof RelayError ? error.retryable : true
+}
+
+function toItemError(error: unknown, at: number): ItemError {
+  if (error instanceof RelayError) {
+    return {
+      code: error.code,
+      message: error.message,
+      ...(error.status === undefined ? {} : { status: error.status }),
+      at,
+    }
+  }
+  return {
+    code: 'DELIVERY_FAILED',
+    message: error instanceof Error ? error.message : describeValue(error, 200),
+    at,
+  }
+}
+
+function refOf(item: StoredItem): ItemRef {
+  return {
+    id: item.id,
+    messageId: item.messageId,
+    mappingId: item.mappingId,
+    action: item.action,
+    ...(item.source === undefined ? {} : { source: item.source }),
+  }
+}
+
+/** A workflow URL for messages: origin and path, never the query (it carries the trigger's token id). */
+function showUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.origin}${u.pathname}`
+  } catch {
+    return describeValue(url.split('?')[0], 80)
+  }
+}
+
+function checkItems(items: readonly DeliveryItem[]): void {
+  const issues: FieldIssue[] = []
+  if (!Array.isArray(items)) {
+    throw new PayloadValidationError('enqueue() takes an array of delivery items', [
+      { path: '', message: `(Received: ${describeValue(items)})` },
+    ])
+  }
+  items.forEach((item, i) => {
+    const it = item as Partial<Record<keyof DeliveryItem, unknown>> | null
+    if (typeof it !== 'object' || it === null) {
+      issues.push({ path: `${i}`, message: `must be a delivery item (Received: ${describeValue(it)})` })
+      return
+    }
+    for (const key of ['messageId', 'mappingId'] as const) {
+      if (typeof it[key] !== 'string' || it[key] === '') {
+        issues.push({
+          path: `${i}.${key}`,
+          message: `must be a non-empty string (Received: ${describeValue(it[key])})`,
+        })
+      }
+    }
+    if (typeof it.action !== 'string' || !ACTIONS.has(it.action)) {
+      issues.push({
+        path: `${i}.action`,
+        message: `must be one of ${[...ACTIONS].join(', ')} (Received: ${describeValue(it.action)})`,
+      })
+    }
+    if (typeof it.payload !== 'object' || it.payload === null) {
+      issues.push({
+        path: `${i}.payload`,
+        message: `must be an object (Received: ${describeValue(it.payload)})`,
+      })
+    }
+  })
+  if (issues.length > 0) throw new PayloadValidationError('Invalid delivery items', issues)
+}
+
+/**
+ * Creates a delivery engine. Throws `ConfigError` listing every bad option (see `DeliveryEngineOptions`
+ * for the options and their defaults). Nothing runs until `start()` or `flush()`.
+ */
+export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngine {
+  const opts = parseDeliveryOptions(config)
+  const { client, store } = config
+  const clock = config.clock ?? systemClock
+  const logger = config.logger ?? noopLogger
+  const random = config.random ?? Math.random
+  const guard = config.isWorkflowUrlAllowed
+  const owner = opts.owner ?? `engine-${randomUUID()}`
+
+  const emitter = createEmitter((error) => logger.error({ err: error }, 'a delivery engine listener threw'))
+  const limiter = createRateLimiter({
+    clock,
+    requestsPerSecond: opts.requestsPerMinute / 60,
+    burst: opts.burst,
+    recoveryMs: opts.rateLimitRecoveryMs,
+    pauseBaseMs: Math.max(1, opts.retryBaseMs),
+    pauseMaxMs: Math.max(1, opts.retryMaxMs),
+  })
+  const slots = createSemaphore(opts.maxConcurrentRequests)
+
+  let controller = new AbortController()
+  let running = false
+  let loop: Promise<void> | undefined
+  let lastRenewal = Number.NEGATIVE_INFINITY
+  let lastPrune = Number.NEGATIVE_INFINITY
+  const held = new Map<string, Held>()
+  const buffers = new Map<string, BatchEntry[]>()
+  const lingerTokens = new Map<string, object>()
+
+  // Wakes the loop early: new work was enqueued, capacity was freed, or the engine is stopping.
+  let wakeFlag = false
+  let wakeWaiter: (() => void) | undefined
+  function wake(): void {
+    wakeFlag = true
+    wakeWaiter?.()
+  }
+  async function idle(ms: number): Promise<void> {
+    if (wakeFlag) {
+      wakeFlag = false
+      return
+    }
+    const stopSleep = new AbortController()
+    await Promise.race([
+      clock.sleep(ms, stopSleep.signal),
+      new Promise<void>((resolve) => {
+        wakeWaiter = resolve
+      }),
+    ])
+    stopSleep.abort()
+    wakeWaiter = undefined
+    wakeFlag = false
+  }
+
+  function storeFailed(where: string, error: unknown): void {
+    logger.error({ where, err: error }, 'delivery store operation failed')
+    emitter.emit('error', { where, error })
+  }
+
+  async function call<T>(endpoint: Endpoint, items: number, fn: () => Promise<T>): Promise<T> {
+    const signal = controller.signal
+    await slots.acquire(signal)
+    try {
+      await limiter.acquire(signal)
+      void renewLeases()
+      const started = clock.now()
+      try {
+        const result = await fn()
+        limiter.onSuccess()
+        const status = (result as { status?: unknown } | undefined)?.status
+        emitter.emit('request', {
+          endpoint,
+          ok: true,
+          status: typeof status === 'number' ? status : 200,
+          durationMs: clock.now() - started,
+          items,
+        })
+        return result
+      } catch (error) {
+        const relay = error instanceof RelayError ? error : undefined
+        if (isRateLimited(error)) {
+          const retryAfterMs = retryAfterOf(error)
+          const pauseMs = limiter.onRateLimited(retryAfterMs)
+          emitter.emit('rateLimited', {
+            endpoint,
+            pauseMs,
+            ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          })
+          logger.warn({ endpoint, retryAfterMs, pauseMs }, 'Qualtrics rate limit hit; pausing all requests')
+        }
+        emitter.emit('request', {
+          endpoint,
+          ok: false,
+          ...(relay?.status === undefined ? {} : { status: relay.status }),
+          errorCode: relay?.code ?? 'DELIVERY_FAILED',
+          durationMs: clock.now() - started,
+          items,
+        })
+        throw error
+      }
+    } finally {
+      slots.release()
+    }
+  }
+
+  const contacts = createContactResolver({
+    client,
+    store,
+    clock,
+    logger,
+    call,
+    ambiguousContact: opts.ambiguousContact,
+    contactCacheTtlMs: opts.contactCacheTtlMs,
+    contactLookupBatchSize: opts.contactLookupBatchSize,
+    onStoreError: storeFailed,
+  })
+
+  // ---- settling items in the store -------------------------------------------------------------
+
+  async function delivered(item: StoredItem, result: ItemResult): Promise<void> {
+    const now = clock.now()
+    let ok: boolean
+    try {
+      ok = await store.markDelivered(item.id, owner, now, result)
+    } catch (error) {
+      storeFailed('markDelivered', error)
+      return
+    }
+    if (!ok) {
+      logger.info(
+        { id: item.id, messageId: item.messageId },
+        'delivered an item whose lease was lost; it may be delivered again (idempotently)',
+      )
+      return
+    }
+    emitter.emit('delivered', {
+      item: refOf(item),
+      attempts: item.attempts + 1,
+      ageMs: now - item.createdAt,
+      result,
+    })
+    logger.debug({ id: item.id, messageId: item.messageId, action: item.action, ...result }, 'delivered')
+  }
+
+  async function deadLetter(item: StoredItem, attempts: number, error: ItemError): Promise<void> {
+    let ok: boolean
+    try {
+      ok = await store.markDead(item.id, owner, { now: clock.now(), attempts, error })
+    } catch (storeError) {
+      storeFailed('markDead', storeError)
+      return
+    }
+    if (!ok) return
+    emitter.emit('deadLettered', { item: refOf(item), attempts, error })
+    logger.warn(
+      {
+        id: item.id,
+        messageId: item.messageId,
+        mappingId: item.mappingId,
+        action: item.action,
+        code: error.code,
+        status: error.status,
+        error: error.message,
+      },
+      'item dead-lettered',
+    )
+  }
+
+  function backoff(attempts: number): number {
+    const step = Math.min(opts.retryMaxMs, opts.retryBaseMs * 2 ** Math.max(0, attempts - 1))
+    return Math.round(step / 2 + (random() * step) / 2)
+  }
+
+  /**
+   * Settles a failed attempt: retry (backoff, or the rate-limit pause), or dead letter. `write` says
+   * the failure came from a write request, which a timeout or 5xx may have applied unseen.
+   */
+  async function failed(item: StoredItem, error: unknown, write = false): Promise<void> {
+    if (error instanceof LimiterAbortedError) return // stopping: the item is released, not failed
+    const now = clock.now()
+    const itemError = toItemError(error, now)
+    if (item.lastError?.possiblyWritten === true || (write && mayHaveApplied(error)))
+      itemError.possiblyWritten = true
+    const rateLimited = isRateLimited(error)
+    const attempts = item.attempts + (rateLimited ? 0 : 1)
+    if (!isRetryable(error)) return deadLetter(item, attempts, itemError)
+    if (attempts >= opts.maxAttempts) {
+      return deadLetter(item, attempts, {
+        ...itemError,
+        code: 'DELIVERY_FAILED',
+        message: `Gave up after ${attempts} attempts (maxAttempts ${opts.maxAttempts}); last error ${itemError.code}: ${itemError.message}`,
+      })
+    }
+    const delayMs = rateLimited
+      ? Math.max(retryAfterOf(error) ?? 0, limiter.pausedUntil() - now, 1)
+      : backoff(attempts)
+    const nextAttemptAt = now + delayMs
+    if (nextAttemptAt - item.createdAt > opts.maxAgeMs) {
+      return deadLetter(item, attempts, {
+        ...itemError,
+        code: 'DELIVERY_FAILED',
+        message: `Gave up: the next attempt would be past maxAgeMs (${opts.maxAgeMs} ms since it was accepted); last error ${itemError.code}: ${itemError.message}`,
+      })
+    }
+    let ok: boolean
+    try {
+      ok = await store.scheduleRetry(item.id, owner, { now, nextAttemptAt, attempts, error: itemError })
+    } catch (storeError) {
+      storeFailed('scheduleRetry', storeError)
+      return
+    }
+    if (!ok) return
+    emitter.emit('retried', { item: refOf(item), attempts, delayMs, nextAttemptAt, error: itemError })
+    logger.info(
+      {
+        id: item.id,
+        messageId: item.messageId,
+        action: item.action,
+        attempts,
+        delayMs,
+        code: itemError.code,
+        status: itemError.status,
+      },
+      'delivery failed; will retry',
+    )
+  }
+
+  // ---- the three actions -----------------------------------------------------------------------
+
+  async function deliverWorkflow(item: StoredItem & { action: 'triggerXflowWorkflow' }): Promise<void> {
+    const { workflowUrl, eventPayload } = item.payload
+    if (guard !== undefined) {
+      let allowed: boolean
+      try {
+        allowed = (await guard(workflowUrl)) === true
+      } catch (error) {
+        logger.error({ err: error }, 'isWorkflowUrlAllowed threw; refusing the URL')
+        allowed = false
+      }
+      if (!allowed) {
+        throw new RelayError(
+          'HOST_NOT_ALLOWED',
+          `Workflow URL ${showUrl(workflowUrl)} is not one of the workflow URLs the operator allowed; nothing was sent`,
+          { status: 403, retryable: false },
+        )
+      }
+    }
+    const response = await call('triggerWorkflow', 1, () => client.triggerWorkflow(workflowUrl, eventPayload))
+    await delivered(item, { status: response.status })
+  }
+
+  async function deliverContact(item: StoredItem & { action: 'addContactToXmd' }): Promise<void> {
+    const contactId = await contacts.upsert(item.payload, {
+      afterAmbiguousWrite: item.lastError?.possiblyWritten === true,
+    })
+    await delivered(item, { contactId })
+  }
+
+  /** Transactions listed per contact, shared by the items that check one contact at the same time. */
+  const listings = new Map<string, { list: Promise<ListedTransaction[]>; taken: Set<string> }>()
+  let warnedNoLister = false
+
+  /**
+   * After an ambiguous failure, looks for the item's transaction among the contact's transactions
+   * (same list, date and data). Returns its id when found; undefined when not found or not checkable.
+   */
+  async function findWritten(item: BatchEntry['item'], contactId: string): Promise<string | undefined> {
+    const lister = client.listContactTransactions
+    if (lister === undefined) {
+      if (!warnedNoLister) {
+        warnedNoLister = true
+        logger.warn(
+          {},
+          'the client cannot list transactions; re-sending after an ambiguous failure relies on Qualtrics deduplicating transaction keys',
+        )
+      }
+      return undefined
+    }
+    const p = item.payload
+    const key = `${p.directoryId}\u001f${contactId}`
+    let listing = listings.get(key)
+    if (listing === undefined) {
+      const list = call('listContactTransactions', 1, () => lister.call(client, p.directoryId, contactId))
+      listing = { list, taken: new Set() }
+      listings.set(key, listing)
+      const drop = () => {
+        if (listings.get(key) === listing) listings.delete(key)
+      }
+      list.then(drop, drop)
+    }
+    const transactions = await listing.list
+    const match = transactions.find(
+      (t) =>
+        !listing.taken.has(t.id) &&
+        (t.mailingListId === undefined || t.mailingListId === p.mailingListId) &&
+        t.transactionDate === p.transactionDate &&
+        sameData(p.transactionData, t.data),
+    )
+    if (match === undefined) return undefined
+    listing.taken.add(match.id)
+    return match.id
+  }
+
+  function addToBatch(item: BatchEntry['item'], contact: ResolvedContact): Promise<void> {
+    const p: TransactionPayload = item.payload
+    return new Promise((finish) => {
+      const entry: BatchEntry = {
+        item,
+        key: item.id,
+        contact,
+        finish,
+        transaction: {
+          contactId: contact.contactId,
+          mailingListId: p.mailingListId,
+          transactionDate: p.transactionDate,
+          data: p.transactionData,
+        },
+      }
+      const directoryId = p.directoryId
+      let buffer = buffers.get(directoryId)
+      if (buffer === undefined) buffers.set(directoryId, (buffer = []))
+      buffer.push(entry)
+      if (buffer.length >= opts.transactionBatchSize) {
+        sendBuffer(directoryId)
+      } else if (!lingerTokens.has(directoryId)) {
+        const token = {}
+        lingerTokens.set(directoryId, token)
+        void clock.sleep(opts.transactionLingerMs, controller.signal).then(() => {
+          if (lingerTokens.get(directoryId) === token) sendBuffer(directoryId)
+        })
+      }
+    })
+  }
+
+  function sendBuffer(directoryId: string): void {
+    lingerTokens.delete(directoryId)
+    const buffer = buffers.get(directoryId)
+    buffers.delete(directoryId)
+    if (buffer === undefined) return
+    for (let i = 0; i < buffer.length; i += opts.transactionBatchSize) {
+      void sendBatch(directoryId, buffer.slice(i, i + opts.transactionBatchSize))
+    }
+  }
+
+  function sendAllBuffers(): void {
+    for (const directoryId of [...buffers.keys()]) sendBuffer(directoryId)
+  }
+
+  /** A refusal of the whole batch that one bad transaction may have caused: worth splitting. */
+  function isSplittable(error: unknown): boolean {
+    return (
+      error instanceof RelayError &&
+      !error.retryable &&
+      (error.status === 400 || error.status === 413 || error.status === 422)
+    )
+  }
+
+  async function sendBatch(directoryId: string, entries: BatchEntry[]): Promise<void> {
+    const body: Record<string, ContactTransaction> = {}
+    for (const e of entries) body[e.key] = e.transaction
+    let outcome: Awaited<ReturnType<typeof client.createContactTransactions>>
+    try {
+      outcome = await call('createContactTransactions', entries.length, () =>
+        client.createContactTransactions(directoryId, body),
+      )
+    } catch (error) {
+      if (entries.length > 1 && isSplittable(error)) {
+        logger.info(
+          { directoryId, size: entries.length },
+          'Qualtrics refused a transaction batch; splitting it to isolate the cause',
+        )
+        const middle = Math.ceil(entries.length / 2)
+        await Promise.all([
+          sendBatch(directoryId, entries.slice(0, middle)),
+          sendBatch(directoryId, entries.slice(middle)),
+        ])
+        return
+      }
+      await Promise.all(entries.map((e) => failed(e.item, error, true).finally(e.finish)))
+      return
+    }
+    await Promise.all(
+      entries.map(async (e) => {
+        try {
+          const transactionId = outcome.created[e.key]
+          if (transactionId !== undefined) {
+            await delivered(e.item, { contactId: e.contact.contactId, transactionId, transactionKey: e.key })
+            return
+          }
+          const reason = outcome.unprocessed[e.key]
+          if (reason !== undefined && isDuplicateKey(reason)) {
+            // Qualtrics deduplicates keys and has this one: an earlier attempt wrote it.
+            await delivered(e.item, { contactId: e.contact.contactId, transactionKey: e.key })
+            return
+          }
+          // The cached contact id may be stale (contact deleted or merged): look it up afresh next time.
+          if (e.contact.via !== 'given') await contacts.forget(e.item.payload)
+          await failed(
+            e.item,
+            new RelayError(
+              'DELIVERY_FAILED',
+              reason === undefined
+                ? `Qualtrics reported transaction ${e.key} in directory ${directoryId} neither created nor unprocessed`
+                : `Qualtrics did not process transaction ${e.key} in directory ${directoryId}: ${reason.errorMessage}${reason.errorCode === undefined ? '' : ` (errorCode ${reason.errorCode})`}`,
+              { retryable: true },
+            ),
+          )
+        } finally {
+          e.finish()
+        }
+      }),
+    )
+  }
+
+  async function process(item: StoredItem, ready: () => void): Promise<void> {
+    try {
+      switch (item.action) {
+        case 'triggerXflowWorkflow':
+          await deliverWorkflow(item)
+          return
+        case 'addContactToXmd':
+          await deliverContact(item)
+          return
+        case 'upsertContactTransaction': {
+          const contact = await contacts.resolve(item.payload)
+          if (item.lastError?.possiblyWritten === true) {
+            const transactionId = await findWritten(item, contact.contactId)
+            if (transactionId !== undefined) {
+              logger.info(
+                { id: item.id, messageId: item.messageId, transactionId },
+                'an earlier attempt wrote this transaction; not sending it again',
+              )
+              await delivered(item, { contactId: contact.contactId, transactionId, transactionKey: item.id })
+              return
+            }
+          }
+          const inBatch = addToBatch(item, contact)
+          ready()
+          await inBatch
+          return
+        }
+        default:
+          throw new RelayError(
+            'PAYLOAD_INVALID',
+            `Unknown action ${describeValue((item as { action: unknown }).action)} in the queue`,
+            {
+              retryable: false,
+            },
+          )
+      }
+    } catch (error) {
+      // Workflow and contact errors come from their one write; transaction errors here come from
+      // looking the contact up (batch failures are settled in sendBatch).
+      await failed(item, error, item.action !== 'upsertContactTransaction')
+    }
+  }
+
+  function dispatch(item: StoredItem): Held {
+    let markReady!: () => void
+    const ready = new Promise<void>((resolve) => {
+      markReady = resolve
+    })
+    const done = process(item, markReady).finally(() => {
+      markReady()
+      held.delete(item.id)
+      wake()
+    })
+    const entry: Held = { item, ready, done }
+    held.set(item.id, entry)
+    return entry
+  }
+
+  async function renewLeases(): Promise<void> {
+    const now = clock.now()
+    if (held.size === 0 || now - lastRenewal < opts.leaseMs / 3) return
+    lastRenewal = now
+    try {
+      await store.renewLeases([...held.keys()], owner, now + opts.leaseMs, now)
+    } catch (error) {
+      storeFailed('renewLeases', error)
+    }
+  }
+
+  async function prune(): Promise<void> {
+    const now = clock.now()
+    if (now - lastPrune < opts.pruneIntervalMs) return
+    lastPrune = now
+    try {
+      const pruned = await store.prune({ deliveredBefore: now - opts.retentionMs, now })
+      if (pruned.items > 0 || pruned.contacts > 0)
+        logger.debug(pruned, 'pruned delivered items and expired contact ids')
+    } catch (error) {
+      storeFailed('prune', error)
+    }
+  }
+
+  /** Claims up to the free capacity and dispatches what is not already held. Returns [claimed, fresh]. */
+  async function claimAndDispatch(): Promise<{ capacity: number; fresh: Held[] }> {
+    const capacity = opts.maxInFlight - held.size
+    if (capacity <= 0) return { capacity, fresh: [] }
+    const claimed = await store.claim({ now: clock.now(), limit: capacity, leaseMs: opts.leaseMs, owner })
+    const fresh = claimed.filter((item) => !held.has(item.id)).map(dispatch)
+    return { capacity, fresh }
+  }
+
+  async function runLoop(): Promise<void> {
+    while (running) {
+      await renewLeases()
+      await prune()
+      let capacity = 0
+      let fresh: Held[] = []
+      try {
+        ;({ capacity, fresh } = await claimAndDispatch())
+      } catch (error) {
+        storeFailed('claim', error)
+        await idle(opts.pollIntervalMs)
+        continue
+      }
+      if (!running) break
+      if (capacity <= 0) {
+        await idle(opts.pollIntervalMs)
+        continue
+      }
+      if (fresh.length >= capacity) continue // probably more due: claim again once there is room
+      let next: number | undefined
+      try {
+        next = await store.nextDueAt()
+      } catch (error) {
+        storeFailed('nextDueAt', error)
+      }
+      const wait =
+        next === undefined
+          ? opts.pollIntervalMs
+          : Math.min(opts.pollIntervalMs, Math.max(0, next - clock.now()))
+      await idle(fresh.length === 0 && wait === 0 ? 1 : wait)
+    }
+  }
+
+  function freshController(): void {
+    if (controller.signal.aborted) controller = new AbortController()
+  }
+
+  return {
+    async enqueue(items: readonly DeliveryItem[]): Promise<EnqueueResult[]> {
+      checkItems(items)
+      if (items.length === 0) return []
+      const results = await store.accept(
+        items.map((item) => ({ ...item, id: deriveItemId(item.messageId, item.mappingId) })),
+        clock.now(),
+      )
+      const accepted = results.filter((r) => r.status === 'accepted').length
+      emitter.emit('accepted', { accepted, duplicates: results.length - accepted })
+      if (accepted > 0) wake()
+      return results
+    },
+
+    start(): void {
+      if (running) return
+      freshController()
+      running = true
+      wakeFlag = false
+      loop = runLoop().catch((error: unknown) => {
+        running = false
+        logger.error({ err: error }, 'the delivery loop stopped unexpectedly')
+        emitter.emit('error', { where: 'loop', error })
+      })
+    },
+
+    async stop(options: StopOptions = {}): Promise<void> {
+      running = false
+      wake()
+      await loop
+      loop = undefined
+      sendAllBuffers()
+      const drainMs = options.drainMs ?? opts.drainMs
+      const all = Promise.all([...held.values()].map((h) => h.done))
+      if (held.size > 0) {
+        const timer = new AbortController()
+        await Promise.race([all, clock.sleep(drainMs, timer.signal)])
+        timer.abort()
+      }
+      controller.abort()
+      const unfinished = [...held.keys()]
+      if (unfinished.length > 0) {
+        try {
+          const released = await store.release(unfinished, owner, clock.now())
+          logger.info({ released }, 'handed unfinished items back to the store')
+        } catch (error) {
+          storeFailed('release', error)
+        }
+      }
+    },
+
+    async flush(): Promise<void> {
+      freshController()
+      for (;;) {
+        await renewLeases()
+        await claimAndDispatch()
+        const all = [...held.values()]
+        if (all.length === 0) return
+        await Promise.all(all.map((h) => h.ready))
+        sendAllBuffers()
+        await Promise.all(all.map((h) => h.done))
+      }
+    },
+
+    async status(messageId: string): Promise<ItemStatus[]> {
+      const items = await store.getByMessageId(messageId)
+      return items.map(({ payload: _payload, leaseOwner: _owner, ...rest }) => rest)
+    },
+
+    listDeadLetters: (query?: DeadLetterQuery) => store.listDeadLetters(query),
+
+    async replayDeadLetters(ids?: readonly string[]): Promise<number> {
+      const replayed = await store.replayDeadLetters(ids, clock.now())
+      if (replayed > 0) {
+        logger.info({ replayed }, 'dead letters replayed')
+        wake()
+      }
+      return replayed
+    },
+
+    counts: () => store.counts(),
+
+    on: (event, listener) => emitter.on(event, listener),
+
+    get running() {
+      return running
+    },
+  }
+}

@@ -1,0 +1,17 @@
+export {
+  createDeliveryEngine,
+  type DeliveryEngine,
+  type EnqueueResult,
+  type ItemStatus,
+  type StopOptions,
+} from './engine'
+export {
+  parseDeliveryOptions,
+  noopLogger,
+  type DeliveryEngineConfig,
+  type DeliveryEngineOptions,
+  type DeliveryLogger,
+} from './options'
+export { systemClock, createVirtualClock, type Clock, type VirtualClock } from './clock'
+export { deriveItemId, contactCacheKey, normaliseIdentifier, type IdentifierKind } from './keys'
+export type { DeliveryEvents, DeliveryEventName, DeliveryListener, Endpoint, ItemRef } from './events'

@@ -1,0 +1,17 @@
+export { createMemoryStore } from './memory-store'
+export { StoreError } from './errors'
+export type {
+  AcceptResult,
+  ClaimOptions,
+  ContactCacheEntry,
+  DeadLetterQuery,
+  DeadUpdate,
+  DeliveryStore,
+  ItemError,
+  ItemResult,
+  ItemState,
+  NewItem,
+  RetryUpdate,
+  StateCounts,
+  StoredItem,
+} from './types'

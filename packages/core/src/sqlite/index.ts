@@ -1,0 +1,1 @@
+export { createSqliteStore, SQLITE_SCHEMA_VERSION, type SqliteStoreOptions } from './sqlite-store'

@@ -1,0 +1,406 @@
+// The durable DeliveryStore on SQLite (better-sqlite3, WAL). One file holds the queue, the dead letters
+// and the contact-id cache. Statements are prepared once; every multi-row change is one transaction;
+// claims take the write lock up front (BEGIN IMMEDIATE) so two processes on one file never lease the
+// same item.
+
+import Database from 'better-sqlite3'
+import { ConfigError, describeValue, type FieldIssue } from '../errors'
+import { StoreError } from '../server/store/errors'
+import type {
+  AcceptResult,
+  ClaimOptions,
+  ContactCacheEntry,
+  DeadLetterQuery,
+  DeadUpdate,
+  DeliveryStore,
+  ItemError,
+  ItemResult,
+  ItemState,
+  NewItem,
+  RetryUpdate,
+  StateCounts,
+  StoredItem,
+} from '../server/store/types'
+
+/**
+ * Options of `createSqliteStore`.
+ *
+ * | option          | default    | meaning                                                                         |
+ * |-----------------|------------|---------------------------------------------------------------------------------|
+ * | `path`          | (required) | database file; `:memory:` for a private in-memory database                      |
+ * | `synchronous`   | `'normal'` | `'normal'`: durable across process crashes and restarts (WAL); `'full'`: also across power loss, one fsync per commit |
+ * | `busyTimeoutMs` | `5000`     | how long to wait for another process's write lock before failing                |
+ */
+export interface SqliteStoreOptions {
+  path: string
+  synchronous?: 'normal' | 'full'
+  busyTimeoutMs?: number
+}
+
+/** The schema version this code writes (`PRAGMA user_version`). */
+export const SQLITE_SCHEMA_VERSION = 1
+
+/** Migrations by target version; each runs once, in a transaction, on a database older than it. */
+const MIGRATIONS: readonly (readonly [number, string])[] = [
+  [
+    1,
+    `
+    CREATE TABLE items (
+      id TEXT PRIMARY KEY,
+      message_id TEXT NOT NULL,
+      mapping_id TEXT NOT NULL,
+      action TEXT NOT NULL,
+      payload TEXT NOT NULL,
+      source TEXT,
+      state TEXT NOT NULL,
+      attempts INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      next_attempt_at INTEGER NOT NULL,
+      lease_owner TEXT,
+      lease_until INTEGER,
+      delivered_at INTEGER,
+      last_error TEXT,
+      result TEXT,
+      UNIQUE (message_id, mapping_id)
+    ) STRICT;
+    CREATE INDEX items_pending_due ON items (next_attempt_at) WHERE state = 'pending';
+    CREATE INDEX items_leased_until ON items (lease_until) WHERE state = 'leased';
+    CREATE INDEX items_state_updated ON items (state, updated_at);
+    CREATE TABLE contacts (
+      key TEXT PRIMARY KEY,
+      contact_id TEXT NOT NULL,
+      expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX contacts_expires ON contacts (expires_at);
+    `,
+  ],
+]
+
+interface ItemRow {
+  id: string
+  message_id: string
+  mapping_id: string
+  action: string
+  payload: string
+  source: string | null
+  state: string
+  attempts: number
+  created_at: number
+  updated_at: number
+  next_attempt_at: number
+  lease_owner: string | null
+  lease_until: number | null
+  delivered_at: number | null
+  last_error: string | null
+  result: string | null
+}
+
+function parseOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
+  const issues: FieldIssue[] = []
+  const o = (options ?? {}) as Partial<Record<keyof SqliteStoreOptions, unknown>>
+  if (typeof o.path !== 'string' || o.path.length === 0) {
+    issues.push({
+      path: 'path',
+      message: `must be a file path or ":memory:" (Received: ${describeValue(o.path)})`,
+    })
+  }
+  if (o.synchronous !== undefined && o.synchronous !== 'normal' && o.synchronous !== 'full') {
+    issues.push({
+      path: 'synchronous',
+      message: `must be "normal" or "full" (Received: ${describeValue(o.synchronous)})`,
+    })
+  }
+  if (
+    o.busyTimeoutMs !== undefined &&
+    (typeof o.busyTimeoutMs !== 'number' || !Number.isInteger(o.busyTimeoutMs) || o.busyTimeoutMs < 0)
+  ) {
+    issues.push({
+      path: 'busyTimeoutMs',
+      message: `must be an integer >= 0 (Received: ${describeValue(o.busyTimeoutMs)})`,
+    })
+  }
+  if (issues.length > 0) throw new ConfigError('Invalid SQLite store options', issues)
+  return {
+    path: options.path,
+    synchronous: options.synchronous ?? 'normal',
+    busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+  }
+}
+
+function openDatabase(options: Required<SqliteStoreOptions>): Database.Database {
+  let db: Database.Database
+  try {
+    db = new Database(options.path, { timeout: options.busyTimeoutMs })
+  } catch (cause) {
+    throw new StoreError(
+      `Could not open the SQLite database at ${describeValue(options.path, 200)}: ${messageOf(cause)}`,
+      {
+        cause,
+        retryable: false,
+      },
+    )
+  }
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
+    migrate(db)
+  } catch (cause) {
+    db.close()
+    if (cause instanceof StoreError) throw cause
+    throw new StoreError(
+      `Could not prepare the SQLite database at ${describeValue(options.path, 200)}: ${messageOf(cause)}`,
+      {
+        cause,
+        retryable: false,
+      },
+    )
+  }
+  return db
+}
+
+function migrate(db: Database.Database): void {
+  const run = db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number
+    if (version > SQLITE_SCHEMA_VERSION) {
+      throw new StoreError(
+        `The SQLite database has schema version ${version}, newer than this code supports (${SQLITE_SCHEMA_VERSION}); upgrade qualtrics-relay`,
+        { retryable: false },
+      )
+    }
+    for (const [target, sql] of MIGRATIONS) {
+      if (target <= version) continue
+      db.exec(sql)
+      db.pragma(`user_version = ${target}`)
+    }
+  })
+  run.immediate()
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function toItem(row: ItemRow): StoredItem {
+  const item = {
+    id: row.id,
+    messageId: row.message_id,
+    mappingId: row.mapping_id,
+    action: row.action,
+    payload: JSON.parse(row.payload) as unknown,
+    state: row.state as ItemState,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    nextAttemptAt: row.next_attempt_at,
+  } as StoredItem
+  if (row.source !== null) item.source = row.source
+  if (row.lease_owner !== null) item.leaseOwner = row.lease_owner
+  if (row.lease_until !== null) item.leaseUntil = row.lease_until
+  if (row.delivered_at !== null) item.deliveredAt = row.delivered_at
+  if (row.last_error !== null) item.lastError = JSON.parse(row.last_error) as ItemError
+  if (row.result !== null) item.result = JSON.parse(row.result) as ItemResult
+  return item
+}
+
+/** Opens (creating and migrating as needed) a SQLite file as a DeliveryStore. Throws `ConfigError` for
+ * bad options and `StoreError` when the file cannot be opened or has a newer schema. */
+export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
+  const parsed = parseOptions(options)
+  const db = openDatabase(parsed)
+
+  const insertItem = db.prepare(`
+    INSERT INTO items (id, message_id, mapping_id, action, payload, source, state, attempts,
+                       created_at, updated_at, next_attempt_at)
+    VALUES (@id, @messageId, @mappingId, @action, @payload, @source, 'pending', 0, @now, @now, @now)
+    ON CONFLICT DO NOTHING`)
+  const selectDue = db.prepare(`
+    SELECT * FROM (
+      SELECT * FROM items WHERE state = 'pending' AND next_attempt_at <= @now
+      UNION ALL
+      SELECT * FROM items WHERE state = 'leased' AND lease_until <= @now
+    ) ORDER BY next_attempt_at, id LIMIT @limit`)
+  const leaseItem = db.prepare(
+    `UPDATE items SET state = 'leased', lease_owner = @owner, lease_until = @leaseUntil, updated_at = @now WHERE id = @id`,
+  )
+  const owned = `WHERE id = @id AND state = 'leased' AND lease_owner = @owner`
+  const deliverItem = db.prepare(`
+    UPDATE items SET state = 'delivered', lease_owner = NULL, lease_until = NULL, updated_at = @now,
+                     delivered_at = @now, result = @result ${owned}`)
+  const retryItem = db.prepare(`
+    UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = @now,
+                     next_attempt_at = @nextAttemptAt, attempts = @attempts, last_error = @error ${owned}`)
+  const killItem = db.prepare(`
+    UPDATE items SET state = 'dead', lease_owner = NULL, lease_until = NULL, updated_at = @now,
+                     attempts = @attempts, last_error = @error ${owned}`)
+  const renewItem = db.prepare(`UPDATE items SET lease_until = @leaseUntil, updated_at = @now ${owned}`)
+  const releaseItem = db.prepare(`
+    UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = @now,
+                     next_attempt_at = @now ${owned}`)
+  const selectByMessage = db.prepare(
+    `SELECT * FROM items WHERE message_id = ? ORDER BY created_at, mapping_id`,
+  )
+  const selectDead = db.prepare(
+    `SELECT * FROM items WHERE state = 'dead' AND id > @after ORDER BY id LIMIT @limit`,
+  )
+  const replayOne = db.prepare(`
+    UPDATE items SET state = 'pending', attempts = 0, created_at = @now, updated_at = @now, next_attempt_at = @now
+    WHERE id = @id AND state = 'dead'`)
+  const replayAll = db.prepare(`
+    UPDATE items SET state = 'pending', attempts = 0, created_at = @now, updated_at = @now, next_attempt_at = @now
+    WHERE state = 'dead'`)
+  const selectNextDue = db.prepare(`
+    SELECT min(at) AS at FROM (
+      SELECT min(next_attempt_at) AS at FROM items WHERE state = 'pending'
+      UNION ALL
+      SELECT min(lease_until) AS at FROM items WHERE state = 'leased'
+    )`)
+  const selectCounts = db.prepare(`SELECT state, count(*) AS n FROM items GROUP BY state`)
+  const selectContact = db.prepare(`SELECT contact_id, expires_at FROM contacts WHERE key = ?`)
+  const upsertContact = db.prepare(`
+    INSERT INTO contacts (key, contact_id, expires_at) VALUES (@key, @contactId, @expiresAt)
+    ON CONFLICT (key) DO UPDATE SET contact_id = excluded.contact_id, expires_at = excluded.expires_at`)
+  const deleteContact = db.prepare(`DELETE FROM contacts WHERE key = ?`)
+  const pruneItems = db.prepare(`DELETE FROM items WHERE state = 'delivered' AND updated_at < ?`)
+  const pruneContacts = db.prepare(`DELETE FROM contacts WHERE expires_at <= ?`)
+
+  const acceptMany = db.transaction((items: readonly NewItem[], now: number): AcceptResult[] =>
+    items.map((item) => {
+      const info = insertItem.run({
+        id: item.id,
+        messageId: item.messageId,
+        mappingId: item.mappingId,
+        action: item.action,
+        payload: JSON.stringify(item.payload),
+        source: item.source ?? null,
+        now,
+      })
+      return {
+        id: item.id,
+        messageId: item.messageId,
+        mappingId: item.mappingId,
+        status: info.changes === 1 ? 'accepted' : 'duplicate',
+      }
+    }),
+  )
+  const claimMany = db.transaction(({ now, limit, leaseMs, owner }: ClaimOptions): StoredItem[] => {
+    const rows = selectDue.all({ now, limit }) as ItemRow[]
+    const leaseUntil = now + leaseMs
+    return rows.map((row) => {
+      leaseItem.run({ id: row.id, owner, leaseUntil, now })
+      return toItem({ ...row, state: 'leased', lease_owner: owner, lease_until: leaseUntil, updated_at: now })
+    })
+  })
+  const renewMany = db.transaction(
+    (ids: readonly string[], owner: string, leaseUntil: number, now: number): number =>
+      ids.reduce((n, id) => n + renewItem.run({ id, owner, leaseUntil, now }).changes, 0),
+  )
+  const releaseMany = db.transaction((ids: readonly string[], owner: string, now: number): number =>
+    ids.reduce((n, id) => n + releaseItem.run({ id, owner, now }).changes, 0),
+  )
+  const replayMany = db.transaction((ids: readonly string[], now: number): number =>
+    ids.reduce((n, id) => n + replayOne.run({ id, now }).changes, 0),
+  )
+  const putMany = db.transaction((entries: readonly ContactCacheEntry[]) => {
+    for (const entry of entries) upsertContact.run(entry)
+  })
+  const deleteMany = db.transaction((keys: readonly string[]) => {
+    for (const key of keys) deleteContact.run(key)
+  })
+
+  let closed = false
+  /** Runs one synchronous step, turning any failure into a rejected StoreError. */
+  function step<T>(what: string, fn: () => T): Promise<T> {
+    if (closed)
+      return Promise.reject(new StoreError('The SQLite delivery store is closed', { retryable: false }))
+    try {
+      return Promise.resolve(fn())
+    } catch (cause) {
+      return Promise.reject(
+        cause instanceof StoreError
+          ? cause
+          : new StoreError(`SQLite store could not ${what}: ${messageOf(cause)}`, { cause }),
+      )
+    }
+  }
+
+  return {
+    accept: (items, now) => step('accept items', () => acceptMany(items, now)),
+    claim: (options) => step('claim items', () => (options.limit <= 0 ? [] : claimMany.immediate(options))),
+    markDelivered: (id, owner, now, result?: ItemResult) =>
+      step(
+        'mark an item delivered',
+        () =>
+          deliverItem.run({ id, owner, now, result: result === undefined ? null : JSON.stringify(result) })
+            .changes === 1,
+      ),
+    scheduleRetry: (id, owner, update: RetryUpdate) =>
+      step(
+        'schedule a retry',
+        () =>
+          retryItem.run({
+            id,
+            owner,
+            now: update.now,
+            nextAttemptAt: update.nextAttemptAt,
+            attempts: update.attempts,
+            error: JSON.stringify(update.error),
+          }).changes === 1,
+      ),
+    markDead: (id, owner, update: DeadUpdate) =>
+      step(
+        'dead-letter an item',
+        () =>
+          killItem.run({
+            id,
+            owner,
+            now: update.now,
+            attempts: update.attempts,
+            error: JSON.stringify(update.error),
+          }).changes === 1,
+      ),
+    renewLeases: (ids, owner, leaseUntil, now) =>
+      step('renew leases', () => renewMany(ids, owner, leaseUntil, now)),
+    release: (ids, owner, now) => step('release leases', () => releaseMany(ids, owner, now)),
+    getByMessageId: (messageId) =>
+      step('read an item', () => (selectByMessage.all(messageId) as ItemRow[]).map(toItem)),
+    listDeadLetters: (query: DeadLetterQuery = {}) =>
+      step('list dead letters', () =>
+        (selectDead.all({ after: query.after ?? '', limit: query.limit ?? 100 }) as ItemRow[]).map(toItem),
+      ),
+    replayDeadLetters: (ids, now) =>
+      step('replay dead letters', () =>
+        ids === undefined ? replayAll.run({ now }).changes : replayMany(ids, now),
+      ),
+    nextDueAt: () =>
+      step('read the next due time', () => (selectNextDue.get() as { at: number | null }).at ?? undefined),
+    counts: () =>
+      step('count items', () => {
+        const counts: StateCounts = { pending: 0, leased: 0, delivered: 0, dead: 0 }
+        for (const row of selectCounts.all() as { state: ItemState; n: number }[]) counts[row.state] = row.n
+        return counts
+      }),
+    getContact: (key, now) =>
+      step('read the contact cache', () => {
+        const row = selectContact.get(key) as { contact_id: string; expires_at: number } | undefined
+        return row === undefined || row.expires_at <= now ? undefined : row.contact_id
+      }),
+    putContacts: (entries) => step('write the contact cache', () => putMany(entries)),
+    deleteContacts: (keys) => step('delete from the contact cache', () => deleteMany(keys)),
+    prune: ({ deliveredBefore, now }) =>
+      step('prune', () => ({
+        items: pruneItems.run(deliveredBefore).changes,
+        contacts: pruneContacts.run(now).changes,
+      })),
+    close: () => {
+      if (closed) return Promise.resolve()
+      closed = true
+      try {
+        db.close()
+        return Promise.resolve()
+      } catch (cause) {
+        return Promise.reject(new StoreError(`SQLite store could not close: ${messageOf(cause)}`, { cause }))
+      }
+    },
+  }
+}
