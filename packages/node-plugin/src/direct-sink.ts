@@ -1,0 +1,242 @@
+// Direct mode: this process holds the token and delivers with core's delivery engine, the same one the
+// proxy runs (contact cache, single flight, transaction batching with keys derived from messageId, rate
+// limiting, retries, dead letters). Nothing here delivers by itself; it only feeds and drains the engine.
+//
+// Process lifetime: the engine's own timers never hold the process open (its clock's timers are
+// unref'ed), so a script ends by itself once it is done. But while items are queued, one ref'ed timer
+// keeps the process alive until they are delivered or given up, so `await analytics.closeAndFlush()` at
+// the end of a script does not lose what was just accepted.
+import type { DeliveryItem } from '@qualtrics-relay/core'
+import {
+  createDeliveryEngine,
+  createMemoryStore,
+  createQualtricsClient,
+  deriveItemId,
+  type Clock,
+  type DeliveryEngine,
+  type DeliveryLogger,
+  type DeliveryStore,
+  type ItemRef,
+} from '@qualtrics-relay/core/server'
+import { createSqliteStore } from '@qualtrics-relay/core/sqlite'
+import { ItemDeliveryError, type MappingFailureDetail } from './errors'
+import type { NodePluginLogger, ResolvedDirectOptions } from './options'
+import type { PreparedMappings, Sink, SubmitOptions } from './sink'
+import { sleep } from './timeout'
+
+/** The engine's clock: real time, but its timers never keep the process alive. */
+const unrefClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleep(ms, signal === undefined ? { ref: false } : { ref: false, signal }),
+}
+
+type Outcome = { ok: true } | { ok: false; error: ItemDeliveryError }
+
+export interface DirectSink extends Sink {
+  readonly engine: DeliveryEngine
+  readonly store: DeliveryStore
+}
+
+export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
+  const client = createQualtricsClient({
+    apiToken: config.apiToken,
+    ...(config.datacenter === undefined ? {} : { datacenter: config.datacenter }),
+    ...(config.baseUrl === undefined ? {} : { baseUrl: config.baseUrl }),
+    ...(config.fetch === undefined ? {} : { fetch: config.fetch }),
+    ...(config.logger === undefined ? {} : { logger: config.logger }),
+    timeoutMs: config.requestTimeoutMs,
+  })
+  const store =
+    config.sqlitePath === undefined ? createMemoryStore() : createSqliteStore({ path: config.sqlitePath })
+  const engine = createDeliveryEngine({
+    ...config.delivery,
+    client,
+    store,
+    clock: unrefClock,
+    ...(config.logger === undefined ? {} : { logger: engineLogger(config.logger) }),
+  })
+  const prepared: PreparedMappings = {
+    mappings: config.mappings,
+    check: { workflowOrigins: config.workflowOrigins },
+  }
+
+  // ---- waiting for outcomes ---------------------------------------------------------------------------
+  const waiters = new Map<string, Set<(outcome: Outcome) => void>>()
+  function settle(item: ItemRef, outcome: Outcome): void {
+    const set = waiters.get(item.id)
+    if (!set) return
+    waiters.delete(item.id)
+    for (const resolve of set) resolve(outcome)
+  }
+  engine.on('delivered', ({ item }) => {
+    settle(item, { ok: true })
+    checkIdle()
+  })
+  engine.on('deadLettered', ({ item, attempts, error }) => {
+    settle(item, { ok: false, error: deadError(attempts, error) })
+    checkIdle()
+  })
+
+  // ---- keeping the process alive while items are queued ---------------------------------------------
+  let keepAlive: ReturnType<typeof setInterval> | undefined
+  let checking = false
+  function holdProcess(): void {
+    keepAlive ??= setInterval(checkIdle, 1_000)
+  }
+  function checkIdle(): void {
+    if (keepAlive === undefined || checking) return
+    checking = true
+    setImmediate(() => {
+      pendingCount()
+        .then((left) => {
+          if (left === 0) release()
+        })
+        .catch(release)
+        .finally(() => {
+          checking = false
+        })
+    })
+  }
+  function release(): void {
+    clearInterval(keepAlive)
+    keepAlive = undefined
+  }
+
+  let started = false
+  let closed = false
+  async function prepare(): Promise<PreparedMappings> {
+    if (!started && !closed) {
+      started = true
+      engine.start()
+    }
+    return prepared
+  }
+
+  async function submit(items: DeliveryItem[], options: SubmitOptions): Promise<MappingFailureDetail[]> {
+    const ids = items.map((item) => deriveItemId(item.messageId, item.mappingId))
+    // Listen before enqueueing, so a delivery that finishes first is not missed.
+    const listening = new AbortController()
+    const stop = () => listening.abort()
+    options.signal.addEventListener('abort', stop, { once: true })
+    const outcomes = options.wait ? ids.map((id) => waitFor(id, listening.signal)) : []
+    let results
+    try {
+      results = await engine.enqueue(items)
+    } catch (error) {
+      stop()
+      throw error
+    } finally {
+      if (!options.wait) options.signal.removeEventListener('abort', stop)
+    }
+    if (results.some((r) => r.status === 'accepted')) holdProcess()
+    if (!options.wait) return []
+    // A duplicate may already be settled: look it up instead of waiting for an event that has passed.
+    const duplicates = results.filter((r) => r.status === 'duplicate')
+    if (duplicates.length > 0) {
+      for (const status of await engine.status(items[0]?.messageId ?? '')) {
+        if (!duplicates.some((d) => d.id === status.id)) continue
+        if (status.state === 'delivered') settle({ id: status.id } as ItemRef, { ok: true })
+        if (status.state === 'dead') {
+          const error = status.lastError ?? { code: 'DELIVERY_FAILED', message: 'no reason recorded', at: 0 }
+          settle({ id: status.id } as ItemRef, { ok: false, error: deadError(status.attempts, error) })
+        }
+      }
+    }
+    const settled = await Promise.all(outcomes)
+    options.signal.removeEventListener('abort', stop)
+    const failures: MappingFailureDetail[] = []
+    settled.forEach((outcome, index) => {
+      const item = items[index]
+      if (outcome === undefined || outcome.ok || item === undefined) return
+      failures.push({
+        messageId: item.messageId,
+        mappingId: item.mappingId,
+        action: item.action,
+        error: outcome.error,
+      })
+    })
+    return failures
+  }
+
+  /** Resolves with the item's outcome, or `undefined` once `signal` aborts (the caller reports the timeout). */
+  function waitFor(id: string, signal: AbortSignal): Promise<Outcome | undefined> {
+    return new Promise((resolve) => {
+      const set = waiters.get(id) ?? new Set()
+      waiters.set(id, set)
+      const done = (outcome: Outcome | undefined) => {
+        set.delete(done)
+        if (set.size === 0 && waiters.get(id) === set) waiters.delete(id)
+        signal.removeEventListener('abort', aborted)
+        resolve(outcome)
+      }
+      const aborted = () => done(undefined)
+      set.add(done)
+      signal.addEventListener('abort', aborted, { once: true })
+    })
+  }
+
+  async function pendingCount(): Promise<number> {
+    const counts = await store.counts()
+    return counts.pending + counts.leased
+  }
+
+  /** Flushes the engine until nothing is pending, sleeping until the next retry is due, or `signal` aborts. */
+  async function flush(signal: AbortSignal): Promise<void> {
+    if (closed) return
+    while (!signal.aborted) {
+      await engine.flush()
+      if ((await pendingCount()) === 0) return
+      const next = await store.nextDueAt()
+      await sleep(next === undefined ? 50 : Math.min(1_000, Math.max(10, next - Date.now())), {
+        ref: false,
+        signal,
+      })
+    }
+  }
+
+  async function close(signal: AbortSignal): Promise<void> {
+    if (closed) return
+    try {
+      await flush(signal)
+    } finally {
+      closed = true
+      await engine.stop({ drainMs: signal.aborted ? 0 : 5_000 })
+      const left = await pendingCount().catch(() => 0)
+      if (left > 0) {
+        config.logger?.warn(
+          { pending: left, durable: config.sqlitePath !== undefined },
+          config.sqlitePath === undefined
+            ? 'qualtrics plugin closed with undelivered items in memory; they are lost'
+            : 'qualtrics plugin closed with undelivered items; they stay in the database for the next start',
+        )
+      }
+      release()
+      await store.close()
+    }
+  }
+
+  return { prepare, submit, flush, close, pendingCount, engine, store }
+}
+
+function deadError(
+  attempts: number,
+  error: { code: string; message: string; status?: number },
+): ItemDeliveryError {
+  return new ItemDeliveryError(
+    `Qualtrics did not take the item (${attempts} attempt${attempts === 1 ? '' : 's'}): ${error.message}`,
+    error.code,
+    error.status === undefined ? {} : { status: error.status },
+  )
+}
+
+/** The engine wants debug/info/warn/error; the plugin's logger has info and warn. */
+function engineLogger(logger: NodePluginLogger): DeliveryLogger {
+  const safe = (level: 'info' | 'warn') => (fields: Record<string, unknown>, message: string) => {
+    try {
+      logger[level](fields, message)
+    } catch {
+      // A failing logger must not fail delivery.
+    }
+  }
+  return { debug: () => undefined, info: safe('info'), warn: safe('warn'), error: safe('warn') }
+}
