@@ -95,6 +95,14 @@ describe('requests', () => {
     expect(recorder.urls).toEqual([`${server.url}/API/v3/whoami`])
   })
 
+  it('rejects a body JSON cannot carry with a PayloadValidationError, without a request', async () => {
+    const error = await rejectionOf(
+      client().createDirectoryContact('POOL_1', { embeddedData: { n: 1n as unknown as number } }),
+    )
+    expect(error).toBeInstanceOf(PayloadValidationError)
+    expect(server.requests).toHaveLength(0)
+  })
+
   it('refuses a workflow payload over 100 KB without a request', async () => {
     const error = await rejectionOf(
       client().triggerWorkflow(`${server.url}/inbound-event/x`, { big: 'x'.repeat(100 * 1024) }),

@@ -203,6 +203,26 @@ describe('each method against the sandbox', () => {
     expect(result.unprocessed.bad?.errorMessage).toEqual(expect.any(String))
   })
 
+  it('listContactTransactions lists every transaction of a contact, across pages', async () => {
+    const { id } = await client.createDirectoryContact(sb.directoryId, { extRef: 'user-list' })
+    const other = await client.createDirectoryContact(sb.directoryId, { extRef: 'user-other' })
+    const batch: Record<string, ReturnType<typeof tx>> = { other: tx(other.id) }
+    for (let i = 0; i < 130; i++) batch[`k${i}`] = tx(id, { n: i })
+    const { created } = await client.createContactTransactions(sb.directoryId, batch)
+    const listed = await client.listContactTransactions(sb.directoryId, id)
+    expect(listed).toHaveLength(130)
+    expect(listed[0]).toEqual({
+      id: created.k0,
+      contactId: id,
+      mailingListId: sb.mailingListId,
+      transactionDate: '2024-03-01 12:00:00',
+      data: { n: 0 },
+    })
+    expect(new Set(listed.map((t) => t.id)).size).toBe(130)
+    const pages = sb.inspect().requests.filter((r) => r.route === 'listContactTransactions')
+    expect(pages.length).toBeGreaterThan(1)
+  })
+
   it('triggerWorkflow posts the JSON event with the token', async () => {
     await expect(
       client.triggerWorkflow(sb.workflowUrl, { event: 'Order Completed', total: 42 }),

@@ -23,6 +23,8 @@ export {
 } from './errors'
 export type {
   QualtricsApi,
+  QualtricsClient,
+  ListedContactTransaction,
   ContactFields,
   DirectoryContact,
   ContactFilter,

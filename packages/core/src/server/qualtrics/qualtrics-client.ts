@@ -21,13 +21,14 @@ import {
   readContact,
   readCreatedId,
   readDirectoryElement,
+  readListedTransaction,
   readMailingListContact,
   readPage,
   readTransactionsResult,
   readWhoAmI,
   type Envelope,
 } from './response-shapes'
-import type { ContactFilter, DirectorySummary, QualtricsApi } from './types'
+import type { ContactFilter, QualtricsClient } from './types'
 
 /** Qualtrics refuses JSON-event payloads above 100 KB. */
 export const MAX_WORKFLOW_PAYLOAD_BYTES = 100 * 1024
@@ -61,7 +62,7 @@ interface SendSpec<T> {
 }
 
 /** Creates a client for one Qualtrics account. Throws ConfigError listing every bad option. */
-export function createQualtricsClient(options: QualtricsClientOptions): QualtricsApi {
+export function createQualtricsClient(options: QualtricsClientOptions): QualtricsClient {
   const config = parseQualtricsClientOptions(options)
   const { apiToken, apiBase, extraOrigin, now, timeoutMs, logger, userAgent } = config
 
@@ -130,7 +131,7 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
     let body: string | undefined
     if (spec.body !== undefined) {
       headers['Content-Type'] = 'application/json'
-      body = JSON.stringify(spec.body)
+      body = serialise(spec.body, target)
     }
     const controller = new AbortController()
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -248,43 +249,47 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
     )
   }
 
-  const client: QualtricsApi = {
+  /** GETs `first` and every page after it (`result.nextPage` links, or a `skipToken` field). */
+  async function listAll<T>(first: URL, readElement: (value: unknown, path: string) => T): Promise<T[]> {
+    const all: T[] = []
+    const seen = new Set<string>()
+    let url = first
+    for (let page = 1; ; page++) {
+      seen.add(url.href)
+      const current = url
+      const { elements, nextPage, skipToken, requestId } = await send({
+        method: 'GET',
+        url: current,
+        read: (env) => ({ ...readPage(env?.result, readElement), requestId: env?.requestId }),
+      })
+      all.push(...elements)
+      let next: URL
+      if (nextPage !== undefined) {
+        next = parseAllowedUrl(
+          nextPage,
+          extraOrigin,
+          `the nextPage link of GET ${current.pathname}`,
+          current.href,
+        )
+      } else if (skipToken !== undefined) {
+        next = new URL(current)
+        next.searchParams.set('skipToken', skipToken)
+      } else return all
+      const target = { method: 'GET', path: current.pathname }
+      if (seen.has(next.href))
+        throw pageError(target, 'result.nextPage points to a page already read', requestId)
+      if (page >= MAX_PAGES) throw pageError(target, `more than ${MAX_PAGES} pages`, requestId)
+      url = next
+    }
+  }
+
+  const client: QualtricsClient = {
     async whoami() {
       return send({ method: 'GET', url: apiUrl('/API/v3/whoami'), read: (env) => readWhoAmI(env?.result) })
     },
 
     async listDirectories() {
-      const directories: DirectorySummary[] = []
-      const seen = new Set<string>()
-      let url = apiUrl('/API/v3/directories')
-      for (let page = 1; ; page++) {
-        seen.add(url.href)
-        const current = url
-        const { elements, nextPage, skipToken, requestId } = await send({
-          method: 'GET',
-          url: current,
-          read: (env) => ({ ...readPage(env?.result, readDirectoryElement), requestId: env?.requestId }),
-        })
-        directories.push(...elements)
-        let next: URL
-        if (nextPage !== undefined) {
-          next = parseAllowedUrl(
-            nextPage,
-            extraOrigin,
-            'the nextPage link of GET /API/v3/directories',
-            current.href,
-          )
-        } else if (skipToken !== undefined) {
-          next = new URL(current)
-          next.searchParams.set('skipToken', skipToken)
-        } else return directories
-        const target = { method: 'GET', path: current.pathname }
-        if (seen.has(next.href))
-          throw pageError(target, 'result.nextPage points to a page already read', requestId)
-        if (page >= MAX_PAGES)
-          throw pageError(target, `more than ${MAX_PAGES} pages of directories`, requestId)
-        url = next
-      }
+      return listAll(apiUrl('/API/v3/directories'), readDirectoryElement)
     },
 
     async createDirectoryContact(directoryId, contact) {
@@ -351,6 +356,14 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
       })
     },
 
+    async listContactTransactions(directoryId, contactId) {
+      const url = apiUrl(
+        `/API/v3/directories/${segment('directoryId', directoryId)}/contacts/${segment('contactId', contactId)}/transactions`,
+        { pageSize: 100 },
+      )
+      return listAll(url, readListedTransaction)
+    },
+
     async triggerWorkflow(workflowUrl, payload) {
       if (typeof workflowUrl !== 'string') {
         throw new HostNotAllowedError(
@@ -377,6 +390,17 @@ function segment(name: string, value: unknown): string {
     throw new PayloadValidationError(`${name} must be a non-empty id (Received: ${describeValue(value)})`)
   }
   return encodeURIComponent(value)
+}
+
+/** JSON for a request body; a value JSON cannot carry (BigInt, a cycle) is a PayloadValidationError. */
+function serialise(body: unknown, target: RequestTarget): string {
+  try {
+    return JSON.stringify(body)
+  } catch (error) {
+    throw new PayloadValidationError(
+      `The body of ${target.method} ${target.path} cannot be serialised to JSON: ${error instanceof Error ? error.message : String(error)}`,
+    )
+  }
 }
 
 function checkFilter(filter: ContactFilter): void {

@@ -206,6 +206,20 @@ function readDate(o: JsonObject, key: string, path: string): string | undefined 
   throw problem(`${path}.${key}`, 'a date string', value)
 }
 
+export function readListedTransaction(value: unknown, path: string): ListedContactTransaction {
+  if (!isObject(value)) throw problem(path, 'an object', value)
+  const id = nonEmptyString(value.transactionId) ?? nonEmptyString(value.id)
+  if (id === undefined) {
+    throw problem(`${path}.transactionId`, 'a non-empty string (or id)', value.transactionId ?? value.id)
+  }
+  const out: ListedContactTransaction = { id }
+  put(out, 'contactId', optString(value, ['contactId'], path))
+  put(out, 'mailingListId', optString(value, ['mailingListId'], path))
+  put(out, 'transactionDate', optString(value, ['transactionDate'], path))
+  put(out, 'data', readEmbeddedData(value.data, `${path}.data`))
+  return out
+}
+
 export function readCreatedId(result: unknown): { id: string } {
   return { id: readString(readResultObject(result), 'id', 'result') }
 }

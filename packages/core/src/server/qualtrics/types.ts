@@ -97,3 +97,23 @@ export interface QualtricsApi {
   /** POSTs a JSON event to an Xflow JSON-event trigger URL; the URL must pass the host check. */
   triggerWorkflow(workflowUrl: string, payload: Record<string, unknown>): Promise<{ status: number }>
 }
+
+/** A transaction as Qualtrics lists it for a contact (`GET …/contacts/{contactId}/transactions`). */
+export interface ListedContactTransaction {
+  /** `CTR_…` (Qualtrics spells it `transactionId` or `id`). */
+  id: string
+  contactId?: string
+  mailingListId?: string
+  /** `YYYY-MM-DD HH:MM:SS`, UTC, as Qualtrics returns it. */
+  transactionDate?: string
+  data?: Record<string, string | number | boolean>
+}
+
+/**
+ * What createQualtricsClient returns: the contract above plus optional capabilities the delivery
+ * engine uses when present (added after the contract; additive).
+ */
+export interface QualtricsClient extends QualtricsApi {
+  /** Every transaction of a contact, all pages followed. */
+  listContactTransactions(directoryId: string, contactId: string): Promise<ListedContactTransaction[]>
+}
