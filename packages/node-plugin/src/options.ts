@@ -395,7 +395,9 @@ function readLogger(o: Record<string, unknown>, bad: Bad): NodePluginLogger | un
 /** An absolute http(s) URL without user info, query or fragment; returned without a trailing slash. */
 function readUrl(o: Record<string, unknown>, key: string, bad: Bad): string | undefined {
   const value = o[key]
-  const received = `(Received: ${describeValue(value)})`
+  // Never echo user info: it may hold a secret.
+  const shown = typeof value === 'string' ? value.replace(/\/\/[^/?#]*@/, '//…@') : value
+  const received = `(Received: ${describeValue(shown)})`
   let url: URL
   try {
     if (typeof value !== 'string') throw new TypeError('not a string')
@@ -404,11 +406,10 @@ function readUrl(o: Record<string, unknown>, key: string, bad: Bad): string | un
     bad(key, `must be an absolute http(s) URL ${received}`)
     return undefined
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    bad(key, `must use http: or https: ${received}`)
-  } else if (url.username || url.password) {
-    // Never echo user info: it may hold a secret.
+  if (url.username || url.password) {
     bad(key, `must not carry user info (Received: ${url.protocol}//…@${url.host})`)
+  } else if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    bad(key, `must use http: or https: ${received}`)
   } else if (url.search || url.hash) {
     bad(key, `must not carry a query or fragment (Received: ${url.origin}${url.pathname}…)`)
   } else {
