@@ -12,14 +12,16 @@ import { parseArgs } from 'node:util'
 import { ConfigError, RelayError } from '@qualtrics-relay/core'
 import { createQualtricsClient } from '@qualtrics-relay/core/server'
 import { startSandbox } from '@qualtrics-relay/sandbox'
-import { DEFAULTS, loadConfig, readAdminToken } from './config'
+import { DEFAULTS, loadConfig, readAdminToken, type Env } from './config'
 import { installShutdownHandlers, startServer } from './server'
 
 export interface CliIo {
   out(line: string): void
   err(line: string): void
-  /** Called once the server runs (start); tests use it to stop it. */
+  /** Called by the signal handlers after a shutdown. Default: `process.exit`. */
   exit?(code: number): void
+  /** The environment. Default: the process' (read in config.ts). */
+  env?: Env
 }
 
 const USAGE = `Usage:
@@ -92,9 +94,9 @@ export async function main(argv: readonly string[], io: CliIo = consoleIo()): Pr
   try {
     switch (command) {
       case 'start':
-        return await start(values.config, io)
+        return await start(configOptions(values.config, io), io)
       case 'check':
-        return await check(values.config, io)
+        return await check(configOptions(values.config, io), io)
       case 'dead-letters list':
         return await listDeadLetters(values, io)
       default:
@@ -110,8 +112,15 @@ export async function main(argv: readonly string[], io: CliIo = consoleIo()): Pr
   }
 }
 
-async function start(configPath: string | undefined, io: CliIo): Promise<number> {
-  const config = loadConfig(configPath === undefined ? {} : { configPath })
+function configOptions(configPath: string | undefined, io: CliIo): { configPath?: string; env?: Env } {
+  return {
+    ...(configPath === undefined ? {} : { configPath }),
+    ...(io.env === undefined ? {} : { env: io.env }),
+  }
+}
+
+async function start(options: { configPath?: string; env?: Env }, io: CliIo): Promise<number> {
+  const config = loadConfig(options)
   const running = await startServer(config)
   installShutdownHandlers(running, io.exit ?? ((code) => process.exit(code)))
   io.err(`qualtrics-relay proxy listening on ${running.url}`)
@@ -124,17 +133,17 @@ async function start(configPath: string | undefined, io: CliIo): Promise<number>
   return 0
 }
 
-async function check(configPath: string | undefined, io: CliIo): Promise<number> {
-  const config = loadConfig(configPath === undefined ? {} : { configPath })
+async function check(options: { configPath?: string; env?: Env }, io: CliIo): Promise<number> {
+  const config = loadConfig(options)
   const sandbox =
     config.qualtrics.mode === 'sandbox' ? await startSandbox({ port: 0, host: '127.0.0.1' }) : undefined
   try {
-    const target = sandbox
-      ? { apiToken: sandbox.token, datacenter: sandbox.datacenter, baseUrl: sandbox.url }
-      : config.qualtrics.mode === 'qualtrics'
-        ? config.qualtrics
-        : undefined
-    if (target === undefined) return 1
+    let target: { apiToken: string; datacenter?: string; baseUrl?: string }
+    if (sandbox) target = { apiToken: sandbox.token, datacenter: sandbox.datacenter, baseUrl: sandbox.url }
+    else if (config.qualtrics.mode === 'qualtrics') {
+      const { mode: _mode, ...qualtrics } = config.qualtrics
+      target = qualtrics
+    } else return 1
     const client = createQualtricsClient(target)
     const me = await client.whoami()
     io.out(`token ok: ${me.userName} (${me.userId}), brand ${me.brandId}${sandbox ? ' [sandbox]' : ''}`)
@@ -158,8 +167,8 @@ interface AdminValues {
   all?: boolean
 }
 
-async function admin(values: AdminValues, path: string, init: RequestInit = {}): Promise<unknown> {
-  const token = readAdminToken()
+async function admin(values: AdminValues, io: CliIo, path: string, init: RequestInit = {}): Promise<unknown> {
+  const token = readAdminToken(io.env)
   if (token === undefined)
     throw new RelayError('CONFIG_INVALID', 'RELAY_ADMIN_TOKEN must be set to use the admin API')
   const base = values.url ?? `http://127.0.0.1:${DEFAULTS.port}`
@@ -205,7 +214,7 @@ async function listDeadLetters(values: AdminValues, io: CliIo): Promise<number> 
   const query = new URLSearchParams()
   if (values.limit !== undefined) query.set('limit', values.limit)
   if (values.after !== undefined) query.set('after', values.after)
-  const body = (await admin(values, `admin/dead-letters?${query}`)) as {
+  const body = (await admin(values, io, `admin/dead-letters?${query}`)) as {
     deadLetters: {
       id: string
       messageId: string
@@ -236,7 +245,7 @@ async function replay(values: AdminValues, ids: string[], io: CliIo): Promise<nu
     io.err('error: name the dead letters to replay, or --all to replay every one')
     return 2
   }
-  const body = (await admin(values, 'admin/dead-letters/replay', {
+  const body = (await admin(values, io, 'admin/dead-letters/replay', {
     method: 'POST',
     body: JSON.stringify(values.all ? {} : { ids }),
   })) as { replayed: number }

@@ -65,7 +65,7 @@ export interface WriteKeyConfig {
 }
 
 export type QualtricsTarget =
-  | { mode: 'qualtrics'; apiToken: string; datacenter: string; baseUrl?: string }
+  | { mode: 'qualtrics'; apiToken: string; datacenter?: string; baseUrl?: string }
   | { mode: 'sandbox'; port: number; host: string }
 
 /** Tuning options passed to core's delivery engine; see the README for each default. */
@@ -449,7 +449,7 @@ export function parseConfig(env: Env, fileText: string | undefined, source = 'co
     : {
         mode: 'qualtrics',
         apiToken: apiToken,
-        datacenter: datacenter ?? 'custom',
+        ...(datacenter === undefined ? {} : { datacenter }),
         ...(baseUrl === undefined ? {} : { baseUrl }),
       }
   const config: ProxyConfig = {
@@ -692,8 +692,8 @@ export function loadConfig(options: { configPath?: string; env?: Env } = {}): Pr
 }
 
 /** The admin token for the CLI's admin commands (read here so no other module reads the environment). */
-export function readAdminToken(env: Env = process.env): string | undefined {
-  const token = env[ENV.adminToken]
+export function readAdminToken(env?: Env): string | undefined {
+  const token = (env ?? process.env)[ENV.adminToken]
   return token === undefined || token === '' ? undefined : token
 }
 

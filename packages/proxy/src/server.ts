@@ -48,7 +48,7 @@ export interface RunningServer {
 export async function startServer(input: ProxyConfig, options: StartOptions = {}): Promise<RunningServer> {
   let config = input
   let sandbox: Sandbox | undefined
-  let target: { apiToken: string; datacenter: string; baseUrl?: string }
+  let target: { apiToken: string; datacenter?: string; baseUrl?: string }
   let workflowOrigins: string[] = []
   if (config.qualtrics.mode === 'sandbox') {
     sandbox = await startSandbox({ port: config.qualtrics.port, host: config.qualtrics.host })
@@ -56,7 +56,8 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
     target = { apiToken: sandbox.token, datacenter: sandbox.datacenter, baseUrl: sandbox.url }
     workflowOrigins = [new URL(sandbox.url).origin]
   } else {
-    target = config.qualtrics
+    const { mode: _mode, ...qualtrics } = config.qualtrics
+    target = qualtrics
     if (target.baseUrl !== undefined) workflowOrigins = [new URL(target.baseUrl).origin]
   }
 
@@ -81,11 +82,11 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
 
   try {
     const { requestTimeoutMs, ...engineOptions } = config.delivery
-    let engineRef: DeliveryEngine | undefined
+    const started: { engine?: DeliveryEngine } = {}
     const metrics = createMetrics({
       processMetrics: options.processMetrics ?? true,
       queueDepth: async () =>
-        engineRef ? engineRef.counts() : { pending: 0, leased: 0, delivered: 0, dead: 0 },
+        started.engine ? started.engine.counts() : { pending: 0, leased: 0, delivered: 0, dead: 0 },
     })
     const client = createQualtricsClient({
       ...target,
@@ -113,7 +114,7 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
         }
       },
     })
-    engineRef = engine
+    started.engine = engine
     wireEngineMetrics(engine, metrics)
 
     const app = createApp({ config, engine, client, store, logger, metrics, workflowOrigins })

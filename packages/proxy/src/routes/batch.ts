@@ -224,6 +224,13 @@ export function batchRoutes(ctx: AppContext) {
       }
     }
 
+    // A workflow URL outside the allowlist is refused as such (403), whatever else is wrong with it:
+    // lookalike hosts, user info, IP literals and other hosts never get as far as a host check.
+    if (item.action === 'triggerXflowWorkflow' && typeof item.payload.workflowUrl === 'string') {
+      const forbidden = checkAllowlists(item.action, item.payload, wk)
+      if (forbidden) return forbidden
+    }
+
     const checked = checkPayload(item.action, item.payload, {
       now: ctx.now,
       workflowOrigins: ctx.workflowOrigins,

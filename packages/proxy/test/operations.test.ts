@@ -1,0 +1,228 @@
+// Settings, probes, metrics, dead letters (admin API and CLI), the token check, and the CLI's errors.
+import { afterEach, describe, expect, it } from 'vitest'
+import { main, type CliIo } from '../src/cli'
+import {
+  ADMIN_TOKEN,
+  contactItem,
+  delivered,
+  messageId,
+  postBatch,
+  purchaseItem,
+  request,
+  SITE,
+  startHarness,
+  waitFor,
+  type Harness,
+} from './helpers'
+
+let harness: Harness | undefined
+afterEach(async () => {
+  if (harness) {
+    const { logs, sandbox } = harness
+    await harness.close()
+    expect(logs.text()).not.toContain(sandbox.token)
+  }
+  harness = undefined
+})
+
+const admin = (h: Harness, path: string, init: RequestInit = {}) =>
+  request(`${h.url}${path}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+  })
+
+function captureIo(): CliIo & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = []
+  const stderr: string[] = []
+  return {
+    stdout,
+    stderr,
+    out: (l) => void stdout.push(l),
+    err: (l) => void stderr.push(l),
+    env: { RELAY_ADMIN_TOKEN: ADMIN_TOKEN },
+  }
+}
+
+describe('GET /v1/settings', () => {
+  it('serves the mappings with parsed triggers, a strong ETag, and 304 when unchanged', async () => {
+    harness = await startHarness()
+    const h = harness
+    const answer = await request(`${h.url}/v1/settings?writeKey=wk_test`, { headers: { Origin: SITE } })
+    expect(answer.status).toBe(200)
+    expect(answer.headers.get('cache-control')).toBe('no-cache')
+    const etag = answer.headers.get('etag')
+    expect(etag).toMatch(/^"[^"]+"$/)
+    const settings = answer.json as {
+      writeKey: string
+      mappings: { id: string; trigger: unknown }[]
+      workflowOrigins?: string[]
+    }
+    expect(settings.writeKey).toBe('wk_test')
+    expect(settings.mappings.map((m) => m.id)).toEqual(['contact', 'purchase', 'feedback'])
+    expect(settings.mappings[0]?.trigger).toEqual(expect.any(Object))
+    expect(settings.workflowOrigins).toEqual([new URL(h.sandbox.url).origin])
+    expect(answer.text).not.toContain(h.sandbox.token)
+
+    const again = await request(`${h.url}/v1/settings?writeKey=wk_test`, {
+      headers: { 'If-None-Match': etag ?? '' },
+    })
+    expect(again.status).toBe(304)
+    expect(again.headers.get('etag')).toBe(etag)
+    const changed = await request(`${h.url}/v1/settings?writeKey=wk_test`, {
+      headers: { 'If-None-Match': '"other"' },
+    })
+    expect(changed.status).toBe(200)
+  })
+})
+
+describe('probes and metrics', () => {
+  it('reports health, readiness (storage and token) and 503 when the token stops working', async () => {
+    harness = await startHarness({ config: { readiness: { cacheMs: 0 } } })
+    const h = harness
+    expect((await request(`${h.url}/healthz`)).json).toEqual({ status: 'ok' })
+    const ready = await request(`${h.url}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(ready.json).toEqual({
+      status: 'ready',
+      checks: { storage: { ok: true }, qualtrics: { ok: true } },
+    })
+
+    h.sandbox.setFaults([{ kind: 'http-error', status: 401, route: 'whoami', errorCode: 'AUTH_FAILED' }])
+    const notReady = await request(`${h.url}/readyz`)
+    expect(notReady.status).toBe(503)
+    expect(notReady.json).toMatchObject({
+      status: 'not ready',
+      checks: { qualtrics: { ok: false, code: 'QUALTRICS_API_ERROR' } },
+    })
+    expect(notReady.text).not.toContain(h.sandbox.token)
+  })
+
+  it('counts accepted, rejected, delivered items and Qualtrics calls', async () => {
+    harness = await startHarness()
+    const h = harness
+    const item = purchaseItem(h.sandbox)
+    await postBatch(h.url, {
+      writeKey: 'wk_test',
+      items: [item, contactItem(h.sandbox, messageId(), { directoryId: 'POOL_other' })],
+    })
+    await delivered(h.url, item.messageId)
+    const metrics = await request(`${h.url}/metrics`)
+    expect(metrics.status).toBe(200)
+    expect(metrics.headers.get('content-type')).toContain('text/plain')
+    const text = metrics.text
+    expect(text).toMatch(
+      /relay_items_accepted_total\{write_key="Test site",action="upsertContactTransaction"\} 1/,
+    )
+    expect(text).toMatch(/relay_items_rejected_total\{write_key="Test site",code="FORBIDDEN"\} 1/)
+    expect(text).toMatch(/relay_items_delivered_total\{action="upsertContactTransaction"\} 1/)
+    expect(text).toMatch(
+      /relay_qualtrics_requests_total\{method="POST",endpoint="\/API\/v3\/directories\/\{id\}\/transactions",status="200"\} 1/,
+    )
+    expect(text).toMatch(/relay_queue_depth\{state="delivered"\} 1/)
+    expect(text).toContain('relay_delivery_latency_seconds_bucket')
+    expect(text).toContain(
+      'relay_http_request_duration_seconds_bucket{le="0.001",method="POST",route="/v1/batch",status="202"}',
+    )
+  })
+
+  it('writes one JSON log line per request with method, route, status, ms and request id', async () => {
+    harness = await startHarness()
+    const h = harness
+    await request(`${h.url}/v1/settings?writeKey=wk_test`, { headers: { 'X-Request-Id': 'req-abc-1' } })
+    const line = await waitFor(() =>
+      h.logs.lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.requestId === 'req-abc-1'),
+    )
+    expect(line).toMatchObject({
+      msg: 'request',
+      method: 'GET',
+      route: '/v1/settings',
+      status: 200,
+      ms: expect.any(Number),
+    })
+  })
+})
+
+describe('dead letters', () => {
+  it('lists dead letters and replays them through the admin API and the CLI', async () => {
+    harness = await startHarness()
+    const h = harness
+    h.sandbox.setFaults([
+      { kind: 'http-error', status: 400, route: 'createContact', errorCode: 'BAD_REQUEST' },
+    ])
+    const items = [
+      contactItem(h.sandbox, messageId(), { extRef: 'dl-1', email: 'dl-1@example.com' }),
+      contactItem(h.sandbox, messageId(), { extRef: 'dl-2', email: 'dl-2@example.com' }),
+    ]
+    expect((await postBatch(h.url, { writeKey: 'wk_test', items })).status).toBe(202)
+
+    const list = await waitFor(async () => {
+      const answer = await admin(h, '/admin/dead-letters')
+      const body = answer.json as {
+        deadLetters: { id: string; messageId: string; lastError?: { code: string } }[]
+      }
+      return body.deadLetters.length === 2 ? body.deadLetters : undefined
+    })
+    expect(list.map((d) => d.lastError?.code)).toEqual(['QUALTRICS_API_ERROR', 'QUALTRICS_API_ERROR'])
+    const status = await request(`${h.url}/v1/messages/${items[0]?.messageId}?writeKey=wk_test`)
+    expect(status.json).toMatchObject({
+      items: [{ state: 'dead', lastError: expect.stringContaining('400') }],
+    })
+
+    h.sandbox.setFaults([])
+    // The CLI talks to the same admin API.
+    const io = captureIo()
+    expect(await main(['dead-letters', 'list', '--url', h.url], io)).toBe(0)
+    expect(io.stdout).toHaveLength(2)
+    expect(io.stdout.join('\n')).toContain(list[0]?.id)
+
+    const replayOne = captureIo()
+    expect(await main(['dead-letters', 'replay', list[0]?.id ?? '', '--url', h.url], replayOne)).toBe(0)
+    expect(replayOne.stdout).toEqual(['replayed 1'])
+    const replayAll = await admin(h, '/admin/dead-letters/replay', { method: 'POST', body: '{}' })
+    expect(replayAll.json).toEqual({ replayed: 1 })
+
+    for (const item of items) await delivered(h.url, item.messageId)
+    expect(h.sandbox.inspect().contacts.filter((c) => c.extRef?.startsWith('dl-'))).toHaveLength(2)
+  })
+})
+
+describe('token check', () => {
+  it('GET /admin/check shows whoami and the directories, never the token', async () => {
+    harness = await startHarness()
+    const h = harness
+    const answer = await admin(h, '/admin/check')
+    expect(answer.status).toBe(200)
+    const body = answer.json as { whoami: { userName: string }; directories: { directoryId: string }[] }
+    expect(body.directories.map((d) => d.directoryId)).toContain(h.sandbox.directoryId)
+    expect(answer.text).not.toContain(h.sandbox.token)
+  })
+})
+
+describe('CLI', () => {
+  it.each([
+    [['--nope'], "error: Unknown option '--nope'"],
+    [['frobnicate'], 'error: unknown command "frobnicate"'],
+    [['check', '--url', 'http://x'], 'error: --url cannot be used with "check"'],
+    [['dead-letters', 'replay'], 'error: name the dead letters to replay, or --all to replay every one'],
+    [['dead-letters', 'replay', '--all', 'abc'], 'error: give either --all or dead-letter ids, not both'],
+  ])('refuses %j with a clear error', async (argv, message) => {
+    const io = captureIo()
+    expect(await main(argv, io)).toBe(2)
+    expect(io.stderr[0]).toContain(message)
+  })
+
+  it('prints the usage with --help', async () => {
+    const io = captureIo()
+    expect(await main(['--help'], io)).toBe(0)
+    expect(io.stdout[0]).toContain('qualtrics-relay-proxy dead-letters replay')
+  })
+
+  it('checks the token against the sandbox in sandbox mode', async () => {
+    const io = captureIo()
+    expect(await main(['check'], io)).toBe(0)
+    expect(io.stdout[0]).toMatch(/^token ok: .* \[sandbox\]$/)
+    expect(io.stdout[1]).toMatch(/^1 directory:$/)
+  })
+})
