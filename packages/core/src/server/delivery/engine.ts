@@ -232,6 +232,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
   const held = new Map<string, Held>()
   const buffers = new Map<string, BatchEntry[]>()
   const lingerTokens = new Map<string, object>()
+  /** flush() calls in progress. */
+  let flushing = 0
 
   // Wakes the loop early: new work was enqueued, capacity was freed, or the engine is stopping.
   let wakeFlag = false
@@ -527,7 +529,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       buffer.push(entry)
       if (buffer.length >= opts.transactionBatchSize) {
         sendBuffer(directoryId)
-      } else if (!lingerTokens.has(directoryId)) {
+      } else if (flushing === 0 && !lingerTokens.has(directoryId)) {
+        // (during flush() the batch is sent as soon as every claimed item is resolved, not on a timer)
         const token = {}
         lingerTokens.set(directoryId, token)
         void clock.sleep(opts.transactionLingerMs, controller.signal).then(() => {
@@ -798,14 +801,19 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
 
     async flush(): Promise<void> {
       freshController()
-      for (;;) {
-        await renewLeases()
-        await claimAndDispatch()
-        const all = [...held.values()]
-        if (all.length === 0) return
-        await Promise.all(all.map((h) => h.ready))
-        sendAllBuffers()
-        await Promise.all(all.map((h) => h.done))
+      flushing++
+      try {
+        for (;;) {
+          await renewLeases()
+          await claimAndDispatch()
+          const all = [...held.values()]
+          if (all.length === 0) return
+          await Promise.all(all.map((h) => h.ready))
+          sendAllBuffers()
+          await Promise.all(all.map((h) => h.done))
+        }
+      } finally {
+        flushing--
       }
     },
 

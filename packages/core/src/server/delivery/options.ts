@@ -1,7 +1,7 @@
 // The engine's options: documented with their defaults, validated once, every problem listed.
 
 import { ConfigError, describeValue, type FieldIssue } from '../../errors'
-import type { QualtricsApi } from '../qualtrics/types'
+import type { ListedContactTransaction, QualtricsApi } from '../qualtrics/types'
 import type { DeliveryStore } from '../store/types'
 import type { Clock } from './clock'
 
@@ -70,12 +70,7 @@ export interface DeliveryEngineOptions {
 }
 
 /** A transaction as Qualtrics lists it for a contact. */
-export interface ListedTransaction {
-  id: string
-  mailingListId?: string
-  transactionDate?: string
-  data?: Record<string, unknown>
-}
+export type ListedTransaction = ListedContactTransaction
 
 /**
  * Optional capability of the client: a contact's transactions (every page). With it, a transaction

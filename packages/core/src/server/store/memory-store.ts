@@ -48,8 +48,22 @@ export function createMemoryStore(): DeliveryStore {
   return {
     async accept(newItems: readonly NewItem[], now: number): Promise<AcceptResult[]> {
       check()
+      // Copy everything first (as JSON, like a durable store would): an item that cannot be stored
+      // fails the whole call before any is kept.
+      let copies: NewItem[]
+      try {
+        copies = newItems.map((item) => JSON.parse(JSON.stringify(item)) as NewItem)
+      } catch (cause) {
+        throw new StoreError(
+          `Could not store the items: ${cause instanceof Error ? cause.message : String(cause)}`,
+          {
+            cause,
+            retryable: false,
+          },
+        )
+      }
       const results: AcceptResult[] = []
-      for (const item of newItems) {
+      for (const item of copies) {
         const pair = pairKey(item.messageId, item.mappingId)
         const base = { id: item.id, messageId: item.messageId, mappingId: item.mappingId }
         if (byPair.has(pair) || items.has(item.id)) {
@@ -57,7 +71,7 @@ export function createMemoryStore(): DeliveryStore {
           continue
         }
         const stored = {
-          ...structuredClone(item),
+          ...item,
           state: 'pending',
           attempts: 0,
           createdAt: now,

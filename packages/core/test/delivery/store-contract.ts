@@ -1,0 +1,257 @@
+// The DeliveryStore contract, as one suite run against every implementation (memory, SQLite file,
+// SQLite :memory:). A networked store would run it too.
+
+import { describe, expect, it } from 'vitest'
+import type { DeliveryItem } from '../../src/actions/payloads'
+import { deriveItemId } from '../../src/server/delivery/keys'
+import type { DeliveryStore, NewItem } from '../../src/server/store/types'
+
+const T0 = 1_700_000_000_000
+const LEASE = 60_000
+
+function item(messageId: string, mappingId = 'm1', extra: Partial<DeliveryItem> = {}): NewItem {
+  return {
+    id: deriveItemId(messageId, mappingId),
+    messageId,
+    mappingId,
+    action: 'triggerXflowWorkflow',
+    payload: {
+      workflowUrl: 'https://iad1.qualtrics.com/inbound-event/v1/events/json/triggers?urlTokenId=x',
+      eventPayload: { n: 1 },
+    },
+    ...extra,
+  } as NewItem
+}
+
+const error = (message: string, at = T0) => ({ code: 'QUALTRICS_API_ERROR', message, status: 503, at })
+
+export function describeStoreContract(
+  name: string,
+  open: () => Promise<DeliveryStore> | DeliveryStore,
+): void {
+  describe(`${name}: DeliveryStore contract`, () => {
+    async function withStore(fn: (store: DeliveryStore) => Promise<void>): Promise<void> {
+      const store = await open()
+      try {
+        await fn(store)
+      } finally {
+        await store.close()
+      }
+    }
+
+    it('accepts new items and reports duplicates by (messageId, mappingId), within a call and across calls', () =>
+      withStore(async (store) => {
+        const first = await store.accept([item('a'), item('a', 'm2'), item('a')], T0)
+        expect(first.map((r) => [r.messageId, r.mappingId, r.status])).toEqual([
+          ['a', 'm1', 'accepted'],
+          ['a', 'm2', 'accepted'],
+          ['a', 'm1', 'duplicate'],
+        ])
+        const again = await store.accept([item('a'), item('b')], T0 + 1)
+        expect(again.map((r) => r.status)).toEqual(['duplicate', 'accepted'])
+        expect(await store.counts()).toEqual({ pending: 3, leased: 0, delivered: 0, dead: 0 })
+      }))
+
+    it('keeps nothing of a call in which one item cannot be stored', () =>
+      withStore(async (store) => {
+        const bad = item('bad', 'm1', { payload: { workflowUrl: 'x', eventPayload: { n: 1n } } } as never)
+        await expect(store.accept([item('ok'), bad], T0)).rejects.toMatchObject({ code: 'STORAGE_ERROR' })
+        expect(await store.counts()).toEqual({ pending: 0, leased: 0, delivered: 0, dead: 0 })
+        expect(await store.getByMessageId('ok')).toEqual([])
+      }))
+
+    it('stores the item as given and shows it by messageId', () =>
+      withStore(async (store) => {
+        await store.accept([{ ...item('m'), source: 'web' }, item('m', 'm2')], T0)
+        const items = await store.getByMessageId('m')
+        expect(items.map((i) => i.mappingId).sort()).toEqual(['m1', 'm2'])
+        expect(items.find((i) => i.mappingId === 'm1')).toEqual({
+          ...item('m'),
+          source: 'web',
+          state: 'pending',
+          attempts: 0,
+          createdAt: T0,
+          updatedAt: T0,
+          nextAttemptAt: T0,
+        })
+        expect(await store.getByMessageId('unknown')).toEqual([])
+      }))
+
+    it('claims due items oldest first, up to the limit, and leases them', () =>
+      withStore(async (store) => {
+        await store.accept([item('a')], T0)
+        await store.accept([item('b')], T0 + 10)
+        await store.accept([item('c')], T0 + 20)
+        const claimed = await store.claim({ now: T0 + 15, limit: 5, leaseMs: LEASE, owner: 'e1' })
+        expect(claimed.map((i) => [i.messageId, i.state, i.leaseOwner, i.leaseUntil])).toEqual([
+          ['a', 'leased', 'e1', T0 + 15 + LEASE],
+          ['b', 'leased', 'e1', T0 + 15 + LEASE],
+        ])
+        expect(await store.claim({ now: T0 + 30, limit: 5, leaseMs: LEASE, owner: 'e2' })).toMatchObject([
+          { messageId: 'c' },
+        ])
+        expect(await store.claim({ now: T0 + 30, limit: 0, leaseMs: LEASE, owner: 'e2' })).toEqual([])
+        expect(await store.counts()).toMatchObject({ pending: 0, leased: 3 })
+      }))
+
+    it('makes the work of a vanished engine due again when its lease expires, and ignores its late answers', () =>
+      withStore(async (store) => {
+        await store.accept([item('a')], T0)
+        const [claimed] = await store.claim({ now: T0, limit: 1, leaseMs: LEASE, owner: 'crashed' })
+        expect(await store.claim({ now: T0 + LEASE - 1, limit: 1, leaseMs: LEASE, owner: 'e2' })).toEqual([])
+        expect(await store.nextDueAt()).toBe(T0 + LEASE)
+        const [again] = await store.claim({ now: T0 + LEASE, limit: 1, leaseMs: LEASE, owner: 'e2' })
+        expect(again!.id).toBe(claimed!.id)
+        expect(await store.markDelivered(claimed!.id, 'crashed', T0 + LEASE + 1)).toBe(false)
+        expect(await store.markDelivered(again!.id, 'e2', T0 + LEASE + 2, { transactionId: 'CTR_1' })).toBe(
+          true,
+        )
+        const [done] = await store.getByMessageId('a')
+        expect(done).toMatchObject({
+          state: 'delivered',
+          deliveredAt: T0 + LEASE + 2,
+          result: { transactionId: 'CTR_1' },
+        })
+        expect(done!.leaseOwner).toBeUndefined()
+      }))
+
+    it('renews the leases its owner still holds', () =>
+      withStore(async (store) => {
+        await store.accept([item('a'), item('b')], T0)
+        const claimed = await store.claim({ now: T0, limit: 2, leaseMs: LEASE, owner: 'e1' })
+        expect(
+          await store.renewLeases([...claimed.map((c) => c.id), 'nope'], 'e1', T0 + 5 * LEASE, T0 + 1),
+        ).toBe(2)
+        expect(
+          await store.renewLeases(
+            claimed.map((c) => c.id),
+            'other',
+            T0 + 9 * LEASE,
+            T0 + 1,
+          ),
+        ).toBe(0)
+        expect(await store.claim({ now: T0 + 2 * LEASE, limit: 2, leaseMs: LEASE, owner: 'e2' })).toEqual([])
+        expect(await store.nextDueAt()).toBe(T0 + 5 * LEASE)
+      }))
+
+    it('schedules a retry with its attempt count and error, due at nextAttemptAt', () =>
+      withStore(async (store) => {
+        await store.accept([item('a')], T0)
+        const [claimed] = await store.claim({ now: T0, limit: 1, leaseMs: LEASE, owner: 'e1' })
+        const update = {
+          now: T0 + 5,
+          nextAttemptAt: T0 + 1000,
+          attempts: 1,
+          error: { ...error('busy'), possiblyWritten: true },
+        }
+        expect(await store.scheduleRetry(claimed!.id, 'e2', update)).toBe(false)
+        expect(await store.scheduleRetry(claimed!.id, 'e1', update)).toBe(true)
+        expect(await store.getByMessageId('a')).toMatchObject([
+          {
+            state: 'pending',
+            attempts: 1,
+            nextAttemptAt: T0 + 1000,
+            updatedAt: T0 + 5,
+            lastError: update.error,
+          },
+        ])
+        expect(await store.nextDueAt()).toBe(T0 + 1000)
+        expect(await store.claim({ now: T0 + 999, limit: 1, leaseMs: LEASE, owner: 'e1' })).toEqual([])
+        expect(await store.claim({ now: T0 + 1000, limit: 1, leaseMs: LEASE, owner: 'e1' })).toHaveLength(1)
+      }))
+
+    it('hands released work back, due at once, without counting an attempt', () =>
+      withStore(async (store) => {
+        await store.accept([item('a')], T0)
+        const [claimed] = await store.claim({ now: T0, limit: 1, leaseMs: LEASE, owner: 'e1' })
+        expect(await store.release([claimed!.id], 'e1', T0 + 7)).toBe(1)
+        expect(await store.release([claimed!.id], 'e1', T0 + 8)).toBe(0)
+        expect(await store.getByMessageId('a')).toMatchObject([
+          { state: 'pending', attempts: 0, nextAttemptAt: T0 + 7 },
+        ])
+        expect(await store.nextDueAt()).toBe(T0 + 7)
+      }))
+
+    it('dead-letters, lists dead letters in pages, and replays them with attempts reset', () =>
+      withStore(async (store) => {
+        const ids = ['a', 'b', 'c'].map((m) => deriveItemId(m, 'm1')).sort()
+        await store.accept([item('a'), item('b'), item('c'), item('d')], T0)
+        const claimed = await store.claim({ now: T0, limit: 4, leaseMs: LEASE, owner: 'e1' })
+        for (const c of claimed.filter((x) => x.messageId !== 'd')) {
+          expect(await store.markDead(c.id, 'e1', { now: T0 + 1, attempts: 4, error: error('gone') })).toBe(
+            true,
+          )
+        }
+        expect(await store.counts()).toEqual({ pending: 0, leased: 1, delivered: 0, dead: 3 })
+        const page1 = await store.listDeadLetters({ limit: 2 })
+        const page2 = await store.listDeadLetters({ limit: 2, after: page1.at(-1)!.id })
+        expect([...page1, ...page2].map((d) => d.id)).toEqual(ids)
+        expect(page1[0]).toMatchObject({ state: 'dead', attempts: 4, lastError: error('gone') })
+        expect(await store.replayDeadLetters([ids[0]!, 'unknown'], T0 + 50)).toBe(1)
+        expect(await store.counts()).toMatchObject({ pending: 1, dead: 2 })
+        const replayed = (await store.claim({ now: T0 + 50, limit: 5, leaseMs: LEASE, owner: 'e1' }))[0]!
+        expect(replayed).toMatchObject({ id: ids[0], attempts: 0, createdAt: T0 + 50 })
+        expect(await store.replayDeadLetters(undefined, T0 + 60)).toBe(2)
+        expect(await store.counts()).toEqual({ pending: 2, leased: 2, delivered: 0, dead: 0 })
+      }))
+
+    it('has nothing due when everything is settled', () =>
+      withStore(async (store) => {
+        expect(await store.nextDueAt()).toBeUndefined()
+        await store.accept([item('a')], T0)
+        const [c] = await store.claim({ now: T0, limit: 1, leaseMs: LEASE, owner: 'e1' })
+        await store.markDelivered(c!.id, 'e1', T0 + 1)
+        expect(await store.nextDueAt()).toBeUndefined()
+      }))
+
+    it('caches contact ids until they expire, and forgets them on request', () =>
+      withStore(async (store) => {
+        await store.putContacts([
+          { key: 'POOL_1\u001fextRef\u001fu1', contactId: 'CID_1', expiresAt: T0 + 100 },
+          { key: 'POOL_1\u001femail\u001fu1@x.com', contactId: 'CID_1', expiresAt: T0 + 100 },
+        ])
+        expect(await store.getContact('POOL_1\u001fextRef\u001fu1', T0 + 99)).toBe('CID_1')
+        expect(await store.getContact('POOL_1\u001fextRef\u001fu1', T0 + 100)).toBeUndefined()
+        await store.putContacts([
+          { key: 'POOL_1\u001fextRef\u001fu1', contactId: 'CID_2', expiresAt: T0 + 500 },
+        ])
+        expect(await store.getContact('POOL_1\u001fextRef\u001fu1', T0 + 200)).toBe('CID_2')
+        await store.deleteContacts(['POOL_1\u001fextRef\u001fu1'])
+        expect(await store.getContact('POOL_1\u001fextRef\u001fu1', T0)).toBeUndefined()
+        expect(await store.getContact('POOL_1\u001fextRef\u001fnever', T0)).toBeUndefined()
+      }))
+
+    it('prunes delivered items past retention (their messageId can then be accepted again) and expired contact ids', () =>
+      withStore(async (store) => {
+        await store.accept([item('old'), item('new'), item('dead')], T0)
+        const claimed = await store.claim({ now: T0, limit: 3, leaseMs: LEASE, owner: 'e1' })
+        for (const c of claimed) {
+          if (c.messageId === 'dead')
+            await store.markDead(c.id, 'e1', { now: T0, attempts: 1, error: error('x') })
+          else await store.markDelivered(c.id, 'e1', c.messageId === 'old' ? T0 + 1 : T0 + 100)
+        }
+        await store.putContacts([
+          { key: 'k1', contactId: 'CID_1', expiresAt: T0 + 10 },
+          { key: 'k2', contactId: 'CID_2', expiresAt: T0 + 1000 },
+        ])
+        expect(await store.prune({ deliveredBefore: T0 + 50, now: T0 + 50 })).toEqual({
+          items: 1,
+          contacts: 1,
+        })
+        expect(await store.getByMessageId('old')).toEqual([])
+        expect(await store.counts()).toEqual({ pending: 0, leased: 0, delivered: 1, dead: 1 })
+        expect((await store.accept([item('old'), item('new')], T0 + 60)).map((r) => r.status)).toEqual([
+          'accepted',
+          'duplicate',
+        ])
+        expect(await store.getContact('k2', T0 + 50)).toBe('CID_2')
+      }))
+
+    it('refuses work once closed', async () => {
+      const store = await open()
+      await store.close()
+      await expect(store.accept([item('a')], T0)).rejects.toMatchObject({ code: 'STORAGE_ERROR' })
+      await expect(store.close()).resolves.toBeUndefined()
+    })
+  })
+}

@@ -1,0 +1,100 @@
+// The SQLite store: the shared contract on a real file and on :memory:, plus what only a durable store
+// has (reopening, WAL, schema versions, bad options).
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, describe, expect, it } from 'vitest'
+import { ConfigError } from '../../src/errors'
+import { deriveItemId } from '../../src/server/delivery/keys'
+import { createSqliteStore, SQLITE_SCHEMA_VERSION } from '../../src/sqlite/index'
+import { describeStoreContract } from '../delivery/store-contract'
+
+const dir = mkdtempSync(join(tmpdir(), 'qr-sqlite-'))
+let files = 0
+const freshFile = () => join(dir, `store-${++files}.db`)
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describeStoreContract('SQLite file', () => createSqliteStore({ path: freshFile() }))
+describeStoreContract('SQLite :memory:', () => createSqliteStore({ path: ':memory:' }))
+
+const T0 = 1_700_000_000_000
+const workflow = (messageId: string) => ({
+  id: deriveItemId(messageId, 'm1'),
+  messageId,
+  mappingId: 'm1',
+  action: 'triggerXflowWorkflow' as const,
+  payload: { workflowUrl: 'https://iad1.qualtrics.com/x', eventPayload: { a: [1, { b: 'c' }] } },
+})
+
+describe('createSqliteStore', () => {
+  it('keeps items, leases and contact ids across a reopen of the file', async () => {
+    const path = freshFile()
+    const first = createSqliteStore({ path })
+    await first.accept([workflow('a'), workflow('b')], T0)
+    await first.claim({ now: T0, limit: 1, leaseMs: 1000, owner: 'crashed' })
+    await first.putContacts([{ key: 'k', contactId: 'CID_1', expiresAt: T0 + 10_000 }])
+    await first.close()
+
+    const second = createSqliteStore({ path })
+    expect(await second.counts()).toEqual({ pending: 1, leased: 1, delivered: 0, dead: 0 })
+    expect(await second.getContact('k', T0)).toBe('CID_1')
+    const claimed = await second.claim({ now: T0 + 1000, limit: 5, leaseMs: 1000, owner: 'e2' })
+    expect(claimed.map((c) => c.messageId).sort()).toEqual(['a', 'b'])
+    expect(claimed[0]!.payload).toEqual(workflow('a').payload)
+    expect((await second.accept([workflow('a')], T0 + 2000))[0]!.status).toBe('duplicate')
+    await second.close()
+  })
+
+  it('opens files in WAL mode at the current schema version', async () => {
+    const path = freshFile()
+    await createSqliteStore({ path }).close()
+    const db = new Database(path, { readonly: true })
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
+    expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
+    db.close()
+  })
+
+  it('refuses a database written by a newer version', () => {
+    const path = freshFile()
+    const db = new Database(path)
+    db.pragma('user_version = 99')
+    db.close()
+    expect(() => createSqliteStore({ path })).toThrowErrorMatchingInlineSnapshot(
+      `[StoreError: The SQLite database has schema version 99, newer than this code supports (1); upgrade qualtrics-relay]`,
+    )
+  })
+
+  it('lists every bad option', () => {
+    expect(() =>
+      createSqliteStore({ path: '', synchronous: 'sometimes', busyTimeoutMs: -1 } as never),
+    ).toThrow(ConfigError)
+    expect(() => createSqliteStore({ path: '', synchronous: 'sometimes', busyTimeoutMs: -1 } as never))
+      .toThrowErrorMatchingInlineSnapshot(`
+      [ConfigError: Invalid SQLite store options
+        - path: must be a file path or ":memory:" (Received: "")
+        - synchronous: must be "normal" or "full" (Received: "sometimes")
+        - busyTimeoutMs: must be an integer >= 0 (Received: -1)]
+    `)
+  })
+
+  it('never leases one item to two stores on the same file', async () => {
+    const path = freshFile()
+    const a = createSqliteStore({ path })
+    const b = createSqliteStore({ path })
+    await a.accept(
+      Array.from({ length: 50 }, (_, i) => workflow(`m${i}`)),
+      T0,
+    )
+    const [fromA, fromB] = await Promise.all([
+      a.claim({ now: T0, limit: 30, leaseMs: 1000, owner: 'a' }),
+      b.claim({ now: T0, limit: 30, leaseMs: 1000, owner: 'b' }),
+    ])
+    const ids = [...fromA, ...fromB].map((i) => i.id)
+    expect(ids).toHaveLength(50)
+    expect(new Set(ids).size).toBe(50)
+    await a.close()
+    await b.close()
+  })
+})
