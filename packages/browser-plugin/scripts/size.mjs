@@ -50,7 +50,9 @@ const report = {
 
 if (process.argv.includes('--json')) console.log(JSON.stringify(report, null, 2))
 else {
-  console.log(`browser plugin + core: ${total.gzip} B gzip (${total.minified} B minified), budget ${BUDGET} B`)
+  console.log(
+    `browser plugin + core: ${total.gzip} B gzip (${total.minified} B minified), budget ${BUDGET} B`,
+  )
   console.log(`  plugin's own code: ${own.gzip} B gzip; core adds ${report.coreShareGzip} B`)
   for (const f of byFile) console.log(`  ${String(f.bytes).padStart(6)} B minified  ${f.file}`)
   console.log(report.withinBudget ? 'within budget' : `OVER BUDGET by ${total.gzip - BUDGET} B`)

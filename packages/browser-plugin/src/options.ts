@@ -1,6 +1,12 @@
 // The plugin's options: their types, their defaults and one check at construction. The checks are
 // hand-written and table-driven on purpose: a schema library would weigh more than the whole plugin.
-import { ConfigError, describeValue, type BatchItem, type FieldIssue, type PublicSettings } from '@qualtrics-relay/core'
+import {
+  ConfigError,
+  describeValue,
+  type BatchItem,
+  type FieldIssue,
+  type PublicSettings,
+} from '@qualtrics-relay/core'
 import type { Context } from '@segment/analytics-next'
 
 /** The part of `Storage` the plugin uses; `window.localStorage` by default. */
@@ -77,7 +83,10 @@ const isText = (v: unknown) => typeof v == 'string' && v != ''
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v == 'object' && !!v
 
 const KINDS: Record<string, [(v: unknown) => boolean, string]> = {
-  url: [(v) => isText(v) && /^(https?:\/\/[^/]|\/)/.test(v as string), 'an http(s) URL or a path starting with /'],
+  url: [
+    (v) => isText(v) && /^(https?:\/\/[^/]|\/)/.test(v as string),
+    'an http(s) URL or a path starting with /',
+  ],
   text: [isText, 'a non-empty string'],
   settings: [(v) => isObject(v) && Array.isArray(v.mappings), 'an object with a mappings array'],
   names: [(v) => Array.isArray(v) && v.every(isText), 'an array of non-empty strings'],
@@ -100,7 +109,10 @@ export function resolveOptions(options: QualtricsPluginOptions): Resolved {
     const [head, second, third] = typeof rule == 'string' ? [rule] : rule
     const numeric = typeof head == 'number'
     const [check, what] = numeric
-      ? [(v: unknown) => Number.isInteger(v) && (v as number) >= head && (v as number) <= (second as number), `a whole number from ${head} to ${second}`]
+      ? [
+          (v: unknown) => Number.isInteger(v) && (v as number) >= head && (v as number) <= (second as number),
+          `a whole number from ${head} to ${second}`,
+        ]
       : KINDS[head.replace('!', '')]!
     if (value !== undefined) {
       if (check(value)) out[key] = value
@@ -112,7 +124,8 @@ export function resolveOptions(options: QualtricsPluginOptions): Resolved {
 
   const o = out as unknown as Resolved & QualtricsPluginOptions
   const { debug } = o
-  const logger: Logger = typeof debug == 'function' ? debug : (message, detail) => console.debug(message, detail)
+  const logger: Logger =
+    typeof debug == 'function' ? debug : (message, detail) => console.debug(message, detail)
   o.base = `${o.proxyUrl.replace(/\/+$/, '')}/v1/`
   o.log = debug ? (message, detail) => logger(`[Qualtrics] ${message}`, detail) : () => {}
   o.fetch ||= (input, init) => fetch(input, init)

@@ -45,17 +45,27 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
       const { payloads, failures } = mapEvent(s.mappings, event, { workflowOrigins: s.workflowOrigins || [] })
       const identity = o.identity?.(event)
       for (const { mappingId, action, payload } of payloads) {
-        const item: BatchItem = { messageId: event.messageId!, mapping: mappingId, action, payload: { ...payload } }
+        const item: BatchItem = {
+          messageId: event.messageId!,
+          mapping: mappingId,
+          action,
+          payload: { ...payload },
+        }
         if (identity) item.identity = identity
         queue.add(item, ctx)
       }
       o.log(`${event.type} mapped`, { payloads, failures })
       if (failures.length) {
-        const issues = failures.flatMap((f) => f.issues.map((i) => ({ ...i, path: `${f.mappingId}.${i.path}` })))
+        const issues = failures.flatMap((f) =>
+          f.issues.map((i) => ({ ...i, path: `${f.mappingId}.${i.path}` })),
+        )
         report(new PayloadValidationError(`Qualtrics could not map the ${event.type} event`, issues), ctx)
       }
     } catch (error) {
-      report(new RelayError('DELIVERY_FAILED', `Qualtrics plugin failed: ${String(error)}`, { cause: error }), ctx)
+      report(
+        new RelayError('DELIVERY_FAILED', `Qualtrics plugin failed: ${String(error)}`, { cause: error }),
+        ctx,
+      )
     }
     return ctx
   }

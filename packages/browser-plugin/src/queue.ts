@@ -10,7 +10,7 @@
 // first and removes the old key after, so an item is always in some key. Two instances adopting the same
 // key at the same instant, or a frozen tab waking up after its items were adopted, can send an item
 // twice; the proxy deduplicates by messageId + mapping and answers `duplicate`.
-import { RelayError, type BatchItem, type BatchResponse } from '@qualtrics-relay/core'
+import { RelayError, type BatchItem, type BatchResponse, type ErrorBody } from '@qualtrics-relay/core'
 import type { Context } from '@segment/analytics-next'
 import type { Resolved } from './options'
 import { backoff, MAX_WAIT, read } from './util'
@@ -65,14 +65,22 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
   const body = (batch: Entry[]) =>
     `{"writeKey":${JSON.stringify(o.writeKey)},"sentAt":"${new Date().toISOString()}","items":[${batch.map((e) => e.j).join()}]}`
   const fail = (e: Entry, why: string, status: number) =>
-    report(new RelayError('DELIVERY_FAILED', `Qualtrics did not get ${e.k.replace(' ', ', mapping ')}: ${why}`, { status }), e.c)
+    report(
+      new RelayError('DELIVERY_FAILED', `Qualtrics did not get ${e.k.replace(' ', ', mapping ')}: ${why}`, {
+        status,
+      }),
+      e.c,
+    )
 
   // Writes the queue; when storage refuses it (quota), the oldest items stay in memory only.
   const save = () => {
     for (let list = q; ; list = list.slice(1)) {
       try {
         return list.length
-          ? storage.setItem(me, `{"t":${Date.now()},"r":${+released},"q":[${list.map((e) => `[${e.t},${e.j}]`).join()}]}`)
+          ? storage.setItem(
+              me,
+              `{"t":${Date.now()},"r":${+released},"q":[${list.map((e) => `[${e.t},${e.j}]`).join()}]}`,
+            )
           : storage.removeItem(me)
       } catch {
         log('storage full', list.length)
@@ -96,7 +104,11 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
     while (q.length && (q.length > maxQueueItems || bytes > maxQueueBytes || q[0]!.t < old)) {
       const e = q.shift()!
       bytes -= e.b
-      fail(e, `dropped from the queue (limits: ${maxQueueItems} items, ${maxQueueBytes} bytes, ${maxAgeMs} ms)`, 507)
+      fail(
+        e,
+        `dropped from the queue (limits: ${maxQueueItems} items, ${maxQueueBytes} bytes, ${maxAgeMs} ms)`,
+        507,
+      )
     }
   }
 
@@ -149,7 +161,12 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
     inflight += keepalive
     let res: Response | undefined
     try {
-      res = await o.fetch(url, { method: 'POST', keepalive: keepalive > 0, headers: { 'Content-Type': type }, body: data })
+      res = await o.fetch(url, {
+        method: 'POST',
+        keepalive: keepalive > 0,
+        headers: { 'Content-Type': type },
+        body: data,
+      })
     } catch (error) {
       log('batch request failed', error)
     }
@@ -164,21 +181,23 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
     attempt = 0
     const { ok, status } = res
     const rejected = new Map<string, string>()
+    const describe = (error?: { code: string; message: string }) =>
+      error ? `${error.code}: ${error.message}` : ''
+    let refusal = `HTTP ${status}`
     try {
-      if (ok) {
-        for (const r of ((await res.json()) as BatchResponse).results) {
-          const { error } = r
-          if (r.status == 'rejected') rejected.set(`${r.messageId} ${r.mapping}`, error ? `${error.code}: ${error.message}` : '')
-        }
+      const answer = await res.json()
+      if (!ok) refusal += ` ${describe((answer as ErrorBody).error)}`
+      for (const r of ok ? (answer as BatchResponse).results : []) {
+        if (r.status == 'rejected') rejected.set(`${r.messageId} ${r.mapping}`, describe(r.error))
       }
     } catch {
-      // 2xx means stored; an unreadable answer only loses the per-item rejections
+      // 2xx means stored; an unreadable answer only loses the details
     }
     q = q.filter((e) => !batch.includes(e))
     log(`batch of ${batch.length} answered`, status)
     for (const e of batch) {
       const why = rejected.get(e.k)
-      if (!ok) fail(e, `the proxy refused the batch (HTTP ${status})`, status)
+      if (!ok) fail(e, `the proxy refused the batch (${refusal})`, status)
       else if (why !== undefined) fail(e, `the proxy rejected it (${why})`, 400)
     }
     save()
@@ -191,6 +210,7 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
     const wait = until - Date.now()
     if (!navigator.onLine || wait > 0) {
       save() // also the heartbeat
+      log(wait > 0 ? 'waiting to retry' : 'offline', q.length)
       return arm(wait > 0 ? Math.min(wait, MAX_WAIT) : MAX_WAIT)
     }
     const batch = take(q.filter((e) => e.f != 1))

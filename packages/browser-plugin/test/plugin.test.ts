@@ -5,6 +5,7 @@ import { createQualtricsPlugin, type QualtricsPluginOptions } from '../src/index
 import {
   loadAnalytics,
   memoryStorage,
+  OFFLINE_CDN_SETTINGS,
   recordingLogger,
   settingsFixture,
   waitFor,
@@ -27,7 +28,13 @@ afterEach(async () => {
 })
 
 function plugin(options: Partial<QualtricsPluginOptions> = {}): Plugin {
-  const p = createQualtricsPlugin({ proxyUrl: server.url, writeKey: WRITE_KEY, storage, flushIntervalMs: 0, ...options })
+  const p = createQualtricsPlugin({
+    proxyUrl: server.url,
+    writeKey: WRITE_KEY,
+    storage,
+    flushIntervalMs: 0,
+    ...options,
+  })
   plugins.push(p)
   return p
 }
@@ -70,17 +77,25 @@ describe('inside analytics-next', () => {
     const browser = new AnalyticsBrowser()
     const call = browser.identify('user-2', { email: 'grace@example.com' })
     void browser.load(
-      { writeKey: 'segment-test', cdnSettings: { integrations: {}, metrics: { sampleRate: 0 } }, plugins: [plugin()] },
+      { writeKey: 'segment-test', cdnSettings: OFFLINE_CDN_SETTINGS, plugins: [plugin()] },
       { integrations: { 'Segment.io': false }, disableClientPersistence: true },
     )
     await call
     await waitFor('contact stored', () => server.stored.length === 1)
-    expect(server.stored[0]!.payload).toMatchObject({ directoryId: 'POOL_abc123', extRef: 'user-2', email: 'grace@example.com' })
+    expect(server.stored[0]!.payload).toMatchObject({
+      directoryId: 'POOL_abc123',
+      extRef: 'user-2',
+      email: 'grace@example.com',
+    })
   })
 
   it('sends only copies: the shared ctx.event is left untouched', async () => {
     const analytics = await loadAnalytics([plugin()])
-    const ctx = await analytics.track('Transaction Created', { ...order, nested: { a: 1 } }, { messageId: 'fixed-1' })
+    const ctx = await analytics.track(
+      'Transaction Created',
+      { ...order, nested: { a: 1 } },
+      { messageId: 'fixed-1' },
+    )
     const before = JSON.stringify(ctx.event)
     await waitFor('stored', () => server.stored.length === 1)
     expect(JSON.stringify(ctx.event)).toBe(before)
@@ -106,7 +121,9 @@ describe('inside analytics-next', () => {
     const analytics = await loadAnalytics([plugin({ writeKey: 'wk_unknown_key' })])
     const ctx = await analytics.track('Transaction Created', order)
     const reason = ctx.failedDelivery()?.reason as Error
-    expect(reason.message.replace(server.url, '<proxy>')).toMatchInlineSnapshot(`"Qualtrics settings could not be loaded from <proxy>/v1/settings (Received: HTTP 404)"`)
+    expect(reason.message.replace(server.url, '<proxy>')).toMatchInlineSnapshot(
+      `"Qualtrics settings could not be loaded from <proxy>/v1/settings (Received: HTTP 404)"`,
+    )
   })
 
   it('sets failedDelivery at once when a mapped payload fails validation, and sends nothing for it', async () => {
@@ -144,7 +161,9 @@ describe('inside analytics-next', () => {
   })
 
   it('skips the plugin when integrations says { Qualtrics: false }, at load or per call', async () => {
-    const atLoad = await loadAnalytics([plugin()], { integrations: { 'Segment.io': false, Qualtrics: false } })
+    const atLoad = await loadAnalytics([plugin()], {
+      integrations: { 'Segment.io': false, Qualtrics: false },
+    })
     await atLoad.identify('user-7', { email: 'a@example.com' })
     const perCall = await loadAnalytics([plugin()])
     await perCall.identify('user-8', { email: 'b@example.com' }, { integrations: { Qualtrics: false } })
@@ -161,7 +180,9 @@ describe('inside analytics-next', () => {
 
   it('sends nothing when a configured consent category is not granted', async () => {
     const analytics = await loadAnalytics([plugin({ consentCategories: ['Analytics', 'Surveys'] })])
-    const consent = (Surveys: boolean) => ({ context: { consent: { categoryPreferences: { Analytics: true, Surveys } } } })
+    const consent = (Surveys: boolean) => ({
+      context: { consent: { categoryPreferences: { Analytics: true, Surveys } } },
+    })
     const denied = await analytics.identify('user-11', { email: 'e@example.com' }, consent(false))
     await analytics.identify('user-12', { email: 'f@example.com' }, consent(true))
     await analytics.identify('user-13', { email: 'g@example.com' }) // no consent data on the event: sent
@@ -174,7 +195,8 @@ describe('inside analytics-next', () => {
     const analytics = await loadAnalytics([plugin({ batchSize: 5, flushIntervalMs: 60_000 })])
     for (let i = 0; i < 3; i++) await analytics.track('Transaction Created', order, { messageId: 'same-id' })
     await analytics.track('Transaction Created', order, { messageId: 'other-id' })
-    for (let i = 0; i < 3; i++) await analytics.identify('user-14', { email: 'h@example.com' }, { messageId: `id-${i}` })
+    for (let i = 0; i < 3; i++)
+      await analytics.identify('user-14', { email: 'h@example.com' }, { messageId: `id-${i}` })
     await waitFor('a batch of 5', () => server.batches.length === 1)
     expect(server.batches[0]!.body.items.map((i) => `${i.messageId}/${i.mapping}`)).toEqual([
       'same-id/purchase',
@@ -193,7 +215,13 @@ describe('inside analytics-next', () => {
     await waitFor('three stored', () => server.stored.length === 3)
     expect(server.batches).toHaveLength(1)
     expect(server.batches[0]!.body).toMatchObject({ writeKey: WRITE_KEY, sentAt: expect.any(String) })
-    expect(server.stored.map((i) => i.action)).toEqual(['addContactToXmd', 'upsertContactTransaction', 'triggerXflowWorkflow'])
-    expect(server.stored[2]!.payload).toMatchObject({ eventPayload: { event: 'Survey Requested', properties: { survey: 'nps' } } })
+    expect(server.stored.map((i) => i.action)).toEqual([
+      'addContactToXmd',
+      'upsertContactTransaction',
+      'triggerXflowWorkflow',
+    ])
+    expect(server.stored[2]!.payload).toMatchObject({
+      eventPayload: { event: 'Survey Requested', properties: { survey: 'nps' } },
+    })
   })
 })

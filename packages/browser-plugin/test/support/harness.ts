@@ -1,19 +1,31 @@
 // Test helpers: a real analytics-next loaded offline (spec 1.4), storages that can run out of room,
 // a recording fetch, a sendBeacon for jsdom (which has none), and navigator.onLine control.
 import { parseMappingSet, type MappingInput, type PublicSettings } from '@qualtrics-relay/core'
-import { AnalyticsBrowser, type Analytics, type InitOptions, type Plugin } from '@segment/analytics-next'
+import {
+  AnalyticsBrowser,
+  type Analytics,
+  type CDNSettings,
+  type InitOptions,
+  type Plugin,
+} from '@segment/analytics-next'
 import type { StorageLike } from '../../src/index'
 
 export const WRITE_KEY = 'wk_test_browser'
 
 export const MAPPINGS: MappingInput[] = [
   { id: 'contact', action: 'addContactToXmd', fields: { directoryId: 'POOL_abc123' } },
-  { id: 'purchase', action: 'upsertContactTransaction', fields: { directoryId: 'POOL_abc123', mailingListId: 'CG_abc123' } },
+  {
+    id: 'purchase',
+    action: 'upsertContactTransaction',
+    fields: { directoryId: 'POOL_abc123', mailingListId: 'CG_abc123' },
+  },
   {
     id: 'survey',
     action: 'triggerXflowWorkflow',
     trigger: 'type = "track" and event = "Survey Requested"',
-    fields: { workflowUrl: 'https://acme.qualtrics.com/inbound-event/v1/events/json/triggers?urlTokenId=abc' },
+    fields: {
+      workflowUrl: 'https://acme.qualtrics.com/inbound-event/v1/events/json/triggers?urlTokenId=abc',
+    },
   },
 ]
 
@@ -21,10 +33,13 @@ export function settingsFixture(mappings: MappingInput[] = MAPPINGS): PublicSett
   return { writeKey: WRITE_KEY, mappings: parseMappingSet(mappings) }
 }
 
+/** No CDN fetch and no metrics (spec 1.4); `integrations: {}` is enough at run time, the type wants more. */
+export const OFFLINE_CDN_SETTINGS = { integrations: {}, metrics: { sampleRate: 0 } } as unknown as CDNSettings
+
 /** analytics-next with no CDN, no Segment.io and no metrics: it makes no request of its own. */
 export async function loadAnalytics(plugins: Plugin[], options: InitOptions = {}): Promise<Analytics> {
   const [analytics] = await AnalyticsBrowser.load(
-    { writeKey: 'segment-test', cdnSettings: { integrations: {}, metrics: { sampleRate: 0 } }, plugins },
+    { writeKey: 'segment-test', cdnSettings: OFFLINE_CDN_SETTINGS, plugins },
     { integrations: { 'Segment.io': false }, disableClientPersistence: true, ...options },
   )
   return analytics
@@ -62,7 +77,9 @@ export function memoryStorage(limit = Infinity): MemoryStorage {
 }
 
 /** The items held in a storage's queue keys, by key. */
-export function persistedQueues(storage: StorageLike): Record<string, { r: number; q: [number, { messageId: string }][] }> {
+export function persistedQueues(
+  storage: StorageLike,
+): Record<string, { r: number; q: [number, { messageId: string }][] }> {
   const out: Record<string, { r: number; q: [number, { messageId: string }][] }> = {}
   for (let i = 0; i < storage.length; i++) {
     const key = storage.key(i)!
@@ -103,9 +120,11 @@ export function installBeacon(): { calls: string[]; uninstall(): void } {
     configurable: true,
     value: (url: string, data: string) => {
       calls.push(url)
-      void fetch(url, { method: 'POST', body: data, headers: { 'Content-Type': 'text/plain;charset=UTF-8' } }).catch(
-        () => {},
-      )
+      void fetch(url, {
+        method: 'POST',
+        body: data,
+        headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+      }).catch(() => {})
       return true
     },
   })
@@ -122,11 +141,15 @@ export function setOnline(value: boolean): void {
 }
 
 /** Polls `check` until it returns a truthy value; fails with `what` after `timeout` ms. */
-export async function waitFor<T>(what: string, check: () => T, timeout = 15_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeout = 15_000,
+): Promise<Exclude<T, undefined | null | false | '' | 0>> {
   const end = Date.now() + timeout
   for (;;) {
-    const value = check()
-    if (value) return value
+    const value = await check()
+    if (value) return value as Exclude<T, undefined | null | false | '' | 0>
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 10))
   }

@@ -11,11 +11,13 @@ export interface ReceivedBatch {
   body: BatchRequest
 }
 
-/** What to answer to one batch request; return undefined to answer normally. */
-export type Fault = (batch: ReceivedBatch) =>
+type FaultAnswer =
   | { status: number; headers?: Record<string, string>; body?: unknown }
   | { reject: (item: BatchItem) => ItemResult['error'] | undefined }
   | undefined
+
+/** What to answer to one batch request (it may wait); undefined answers normally. */
+export type Fault = (batch: ReceivedBatch) => FaultAnswer | Promise<FaultAnswer>
 
 export interface WireServer {
   url: string
@@ -65,7 +67,10 @@ export async function startWireServer(settings: PublicSettings): Promise<WireSer
     new Promise<void>((resolve) => {
       server = createServer((req, res) => {
         void handle(req).then(({ status, headers = {}, body }) => {
-          res.writeHead(status, { ...headers, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) })
+          res.writeHead(status, {
+            ...headers,
+            ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          })
           res.end(body === undefined ? undefined : JSON.stringify(body))
         })
       })
@@ -82,15 +87,24 @@ export async function startWireServer(settings: PublicSettings): Promise<WireSer
     const url = new URL(req.url ?? '/', 'http://x')
     if (req.method === 'GET' && url.pathname === '/v1/settings') {
       const ifNoneMatch = req.headers['if-none-match']
-      const status = url.searchParams.get('writeKey') !== state.settings.writeKey ? 404 : ifNoneMatch === etag() ? 304 : 200
+      const status =
+        url.searchParams.get('writeKey') !== state.settings.writeKey
+          ? 404
+          : ifNoneMatch === etag()
+            ? 304
+            : 200
       state.settingsRequests.push({ ifNoneMatch, status })
-      if (status === 404) return { status, body: { error: { code: 'UNKNOWN_WRITE_KEY', message: 'unknown write key' } } }
+      if (status === 404)
+        return { status, body: { error: { code: 'UNKNOWN_WRITE_KEY', message: 'unknown write key' } } }
       return { status, headers: { ETag: etag() }, body: status === 200 ? state.settings : undefined }
     }
     if (req.method === 'POST' && url.pathname === '/v1/batch') {
-      const batch = { contentType: req.headers['content-type'] ?? '', body: JSON.parse(await readBody(req)) as BatchRequest }
+      const batch = {
+        contentType: req.headers['content-type'] ?? '',
+        body: JSON.parse(await readBody(req)) as BatchRequest,
+      }
       state.batches.push(batch)
-      const fault = state.fault?.(batch)
+      const fault = await state.fault?.(batch)
       if (fault && 'status' in fault) return fault
       const results = batch.body.items.map((item): ItemResult => {
         const { messageId, mapping } = item
