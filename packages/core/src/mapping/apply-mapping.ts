@@ -7,6 +7,7 @@ import { describeValue, MappingError } from '../errors'
 
 type Obj = Record<string, unknown>
 
+const hasOwn = Object.prototype.hasOwnProperty
 const toTag = Object.prototype.toString
 
 /** A plain object the way Segment counts one (its tag is "Object"); arrays, dates and null are not. */
@@ -41,7 +42,7 @@ function get(data: unknown, path: string): unknown {
     if (parsedPaths.size > 500) parsedPaths.clear()
     parsedPaths.set(path, keys)
   }
-  for (const key of keys) data = data && (Object.hasOwn(data as object, key) ? (data as Obj)[key] : undefined)
+  for (const key of keys) data = data && (hasOwn.call(data, key) ? (data as Obj)[key] : undefined)
   return data
 }
 
@@ -62,17 +63,15 @@ function resolve(mapping: unknown, data: unknown): unknown {
   return out
 }
 
+/** Throws the MappingError of a directive that cannot be evaluated, with its path in the mapping. */
+function fail(node: Obj, name: string, received: unknown = node[name], text = 'has an invalid argument'): never {
+  throw new MappingError('Cannot apply the mapping', [
+    { path: locate(root, node, '') ?? '', message: `${name} ${text} (Received: ${describeValue(received)})` },
+  ])
+}
+
 function run(node: Obj, name: string, data: unknown): unknown {
   const arg = node[name]
-  const fail = (received: unknown = arg, text = 'has an invalid argument'): never => {
-    throw new MappingError('Cannot apply the mapping', [
-      {
-        path: locate(root, node, '') ?? '',
-        message: `${name} ${text} (Received: ${describeValue(received)})`,
-      },
-    ])
-  }
-  const eval_ = (mapping: unknown) => resolve(mapping, data)
   // The options object of the directives that take one; `undefined` reads as a missing option.
   const o = isObj(arg) ? arg : undefined
   let value: unknown
@@ -80,8 +79,8 @@ function run(node: Obj, name: string, data: unknown): unknown {
   switch (name) {
     case '@path':
     case '@template':
-      value = eval_(arg)
-      if (typeof value != 'string') return fail(value)
+      value = resolve(arg, data)
+      if (typeof value != 'string') return fail(node, name, value, 'needs a string')
       if (name == '@path') return get(data, value.replace('$.', ''))
       {
         const scope = data === undefined ? {} : data
@@ -89,31 +88,31 @@ function run(node: Obj, name: string, data: unknown): unknown {
         return value.replace(/\{\{\{([^}]+)\}\}\}/g, fill).replace(/\{\{([^}]+)\}\}/g, fill)
       }
     case '@literal':
-      return eval_(arg)
+      return resolve(arg, data)
     case '@if': {
-      if (!o?.exists && !o?.blank) return fail()
+      if (!o?.exists && !o?.blank) return fail(node, name)
       let met = o.exists !== undefined
-      if (met) met = eval_(o.exists) != null
-      else met = (value = eval_(o.blank)) != null && value != ''
-      return met ? (o.then === undefined ? undefined : eval_(o.then)) : o.else ? eval_(o.else) : undefined
+      if (met) met = resolve(o.exists, data) != null
+      else met = (value = resolve(o.blank, data)) != null && value != ''
+      return met ? (o.then === undefined ? undefined : resolve(o.then, data)) : o.else ? resolve(o.else, data) : undefined
     }
     case '@excludeWhenNull':
-      value = eval_(arg)
+      value = resolve(arg, data)
       return value === null ? undefined : copy(value, true)
     case '@case':
-      if (!o?.operator) return fail()
+      if (!o?.operator) return fail(node, name)
       if (!o.value) return undefined
-      value = eval_(o.value)
+      value = resolve(o.value, data)
       if (typeof value != 'string') return value
       return o.operator === 'lower'
         ? value.toLowerCase()
         : o.operator === 'upper'
           ? value.toUpperCase()
-          : fail()
+          : fail(node, name)
     case '@replace': {
-      if (!o?.pattern) return fail()
+      if (!o?.pattern) return fail(node, name)
       if (!o.value) return undefined
-      value = eval_(o.value)
+      value = resolve(o.value, data)
       if (typeof value == 'boolean' || typeof value == 'number') value = String(value)
       const global = o.global ?? true
       const ignoreCase = o.ignorecase ?? false
@@ -129,7 +128,7 @@ function run(node: Obj, name: string, data: unknown): unknown {
         return ''
       const swap = (input: string, pattern: string, replacement: string) =>
         pattern.length > 10 || replacement.length > 10
-          ? fail()
+          ? fail(node, name)
           : input.replace(
               new RegExp(
                 pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
@@ -143,16 +142,16 @@ function run(node: Obj, name: string, data: unknown): unknown {
         : value
     }
     case '@arrayPath': {
-      if (!Array.isArray(arg)) return fail()
+      if (!Array.isArray(arg)) return fail(node, name)
       const [path, shape] = arg as unknown[]
-      value = typeof path == 'string' ? get(data, path.replace('$.', '')) : eval_(path)
+      value = typeof path == 'string' ? get(data, path.replace('$.', '')) : resolve(path, data)
       return (isObj(value) || Array.isArray(value)) && isObj(shape) && Object.keys(shape).length
         ? [value].flat().map((item) => resolve(shape, item))
         : value
     }
     case '@json':
-      if (!o?.mode || !o.value) return fail()
-      value = eval_(o.value)
+      if (!o?.mode || !o.value) return fail(node, name)
+      value = resolve(o.value, data)
       if (o.mode === 'encode') return JSON.stringify(value)
       if (o.mode !== 'decode') return undefined
       try {
@@ -161,9 +160,9 @@ function run(node: Obj, name: string, data: unknown): unknown {
         return value
       }
     case '@flatten': {
-      if (!o?.separator) return fail()
-      const separator = eval_(o.separator)
-      if (typeof separator != 'string') return fail(separator)
+      if (!o?.separator) return fail(node, name)
+      const separator = resolve(o.separator, data)
+      if (typeof separator != 'string') return fail(node, name, separator)
       const out: Obj = {}
       const flatten = (input: unknown, prefix: string): void => {
         if (isObj(input) || (!o.omitArrays && Array.isArray(input))) {
@@ -171,14 +170,14 @@ function run(node: Obj, name: string, data: unknown): unknown {
             flatten(item, prefix ? prefix + separator + key : key)
         } else put(out, prefix, input)
       }
-      flatten(eval_(o.value), '')
+      flatten(resolve(o.value, data), '')
       return out
     }
     case '@merge': {
-      if (!o?.direction) return fail()
-      const direction = eval_(o.direction)
-      if (!Array.isArray(o.objects)) return fail()
-      const objects = o.objects.map(eval_)
+      if (!o?.direction) return fail(node, name)
+      const direction = resolve(o.direction, data)
+      if (!Array.isArray(o.objects)) return fail(node, name)
+      const objects = o.objects.map((item) => resolve(item, data))
       if (direction === 'left') objects.reverse()
       const out: Obj = {}
       for (const object of objects)
@@ -187,6 +186,8 @@ function run(node: Obj, name: string, data: unknown): unknown {
     }
     default:
       return fail(
+        node,
+        name,
         arg,
         name == '@liquid' || name == '@transform' ? 'is not supported' : 'is not a mapping directive',
       )
@@ -227,9 +228,12 @@ function locate(mapping: unknown, node: object, path: string): string | undefine
  * directive cannot be evaluated. Run `checkMapping` once beforehand to list every problem up front.
  */
 export function applyMapping(mapping: unknown, event: object): Record<string, unknown> {
-  if (!isObj(mapping) || Object.keys(mapping).some((key) => key[0] == '@') || !isObj(event)) {
+  const eventOk = isObj(event)
+  if (!eventOk || !isObj(mapping) || Object.keys(mapping).some((key) => key[0] == '@')) {
     throw new MappingError(
-      `applyMapping needs an object of fields and an event object (Received: ${describeValue(mapping)}, ${describeValue(event)})`,
+      eventOk
+        ? `A mapping must be an object of fields (Received: ${describeValue(mapping)})`
+        : `The event must be an object (Received: ${describeValue(event)})`,
     )
   }
   root = mapping

@@ -97,7 +97,7 @@ export function checkMapping(mapping: unknown): FieldIssue[] {
     const names = keys.filter((key) => key[0] === '@')
     const others = keys.filter((key) => key[0] !== '@' && key !== '_metadata')
     if (names.length > 1 || others.length) {
-      report(path, `must hold exactly one directive and no other keys but has ${JSON.stringify(keys)}`, node)
+      report(path, 'must hold exactly one directive and no other keys', node)
       return
     }
     const name = names[0] as string

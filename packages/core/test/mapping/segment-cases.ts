@@ -393,6 +393,8 @@ export const MAPPINGS: Record<string, Record<string, unknown>> = {
     b: { '@json': { mode: 'decode', value: path('$.traits.notJson') } },
     c: { '@json': { mode: 'decode', value: path('$.traits.address') } },
     d: { '@json': { mode: 'decode', value: path('$.traits.age') } },
+    e: { '@json': { mode: 'decode', value: path('$.traits.list.1') } },
+    f: { '@json': { mode: 'decode', value: path('$.traits.tags') } },
   },
 
   // @flatten
