@@ -9,14 +9,14 @@ import { SandboxError } from './errors'
 import { parseSeed, type SeedInput } from './seed'
 import { startSandbox, type StartSandboxOptions } from './server'
 
-function readSeedFile(file: string): SeedInput {
+function readSeedFile(file: string, given: string): SeedInput {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
     throw new SandboxError(
       'INVALID_CLI_ARGUMENT',
-      `--seed cannot read the file (Received: ${JSON.stringify(file)})`,
+      `--seed cannot read the file (Received: ${JSON.stringify(given)})`,
       { cause: error },
     )
   }
@@ -26,7 +26,7 @@ function readSeedFile(file: string): SeedInput {
   } catch (error) {
     throw new SandboxError(
       'INVALID_CLI_ARGUMENT',
-      `--seed file is not valid JSON (Received: ${JSON.stringify(file)})`,
+      `--seed file is not valid JSON (Received: ${JSON.stringify(given)})`,
       { cause: error },
     )
   }
@@ -36,7 +36,7 @@ function readSeedFile(file: string): SeedInput {
     if (error instanceof SandboxError) {
       throw new SandboxError(
         'INVALID_CLI_ARGUMENT',
-        `--seed file ${JSON.stringify(file)}: ${error.message}`,
+        `--seed file ${JSON.stringify(given)}: ${error.message}`,
         { cause: error },
       )
     }
@@ -46,7 +46,7 @@ function readSeedFile(file: string): SeedInput {
 
 function toOptions(args: CliArgs): StartSandboxOptions {
   const options: StartSandboxOptions = { port: args.port, host: args.host }
-  if (args.seedFile !== undefined) options.seed = readSeedFile(resolve(args.seedFile))
+  if (args.seedFile !== undefined) options.seed = readSeedFile(resolve(args.seedFile), args.seedFile)
   if (args.persistFile !== undefined) {
     const file = resolve(args.persistFile)
     if (!existsSync(dirname(file))) {

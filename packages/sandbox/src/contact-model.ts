@@ -1,6 +1,6 @@
 // Contact fields: validation of incoming bodies, merge-rule matching and applying updates.
 
-import type { Issues} from './check';
+import type { Issues } from './check'
 import { isRecord, optionalBoolean, optionalString } from './check'
 import type { ContactRecord, DirectoryRecord, MergeField, MergeRule, Scalar } from './types'
 

@@ -102,6 +102,8 @@ export interface SandboxSnapshot {
   workflowRuns: WorkflowRunRecord[]
   /** The latest requests to the Qualtrics routes (not the control API or the page). */
   requests: RequestLogEntry[]
+  /** Requests to the Qualtrics routes being handled now (held by latency or timeout faults, for example). */
+  inFlight: number
   faults: FaultRuleStatus[]
   rateLimit: ResolvedRateLimit
   behaviour: ResolvedBehaviour
@@ -200,6 +202,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   let store: Store
   let requests: RequestLogEntry[] = []
   let seq = 0
+  let inFlight = 0
   const held = new Set<{ timer: NodeJS.Timeout; finish: (completed: boolean) => void }>()
   let closing = false
 
@@ -297,6 +300,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
       workflows: state.workflows,
       workflowRuns: state.workflowRuns,
       requests: structuredClone(requests),
+      inFlight,
       faults: faults.status(),
       rateLimit: structuredClone(limiter.config),
       behaviour: { ...behaviour },
@@ -412,7 +416,12 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     let notice: string | undefined
     let faultKind: string | undefined
     let rateLimited = false
+    inFlight += 1
+    let recorded = false
     const record = (status: number): void => {
+      if (recorded) return
+      recorded = true
+      inFlight -= 1
       log({
         time: new Date(clock()).toISOString(),
         method,

@@ -255,6 +255,35 @@ export function parseSeed(value: unknown, path = 'seed'): SeedInput {
   return seed
 }
 
+/** Checks, before anything is written, that every contact's lists exist (in the seed or the store). */
+function checkListReferences(store: Store, seed: SeedInput): void {
+  const issues: string[] = []
+  for (const [index, directory] of (seed.directories ?? []).entries()) {
+    const known = new Set<string>()
+    for (const list of directory.mailingLists ?? []) {
+      if (list.id !== undefined) known.add(list.id)
+      if (list.name !== undefined) known.add(list.name)
+    }
+    if (directory.id !== undefined) {
+      for (const list of store.mailingLists.values()) {
+        if (list.directoryId === directory.id) known.add(list.id).add(list.name)
+      }
+    }
+    for (const [j, contact] of (directory.contacts ?? []).entries()) {
+      for (const ref of contact.mailingLists ?? []) {
+        if (!known.has(ref)) {
+          issues.push(
+            `seed.directories[${index}].contacts[${j}].mailingLists: no mailing list with this id or name in the directory (Received: ${JSON.stringify(ref)})`,
+          )
+        }
+      }
+    }
+  }
+  if (issues.length === 1) throw new SandboxError('INVALID_SEED', `Invalid seed: ${issues[0] ?? ''}`)
+  if (issues.length > 1)
+    throw new SandboxError('INVALID_SEED', `Invalid seed:\n${issues.map((i) => `  - ${i}`).join('\n')}`)
+}
+
 export interface ApplySeedDeps {
   ids: IdFactory
   now: () => number
@@ -281,6 +310,7 @@ export function applySeed(
     contactIds: [],
     workflowUrlTokenIds: [],
   }
+  checkListReferences(store, seed)
 
   if (seed.datacenter !== undefined) store.datacenter = seed.datacenter
   if (seed.brandId !== undefined) store.brandId = seed.brandId
@@ -319,12 +349,13 @@ export function applySeed(
   for (const [index, seeded] of directories.entries()) {
     const id =
       seeded.id !== undefined && store.directories.has(seeded.id) ? seeded.id : newId('POOL_', seeded.id)
+    const existing = store.directories.get(id)
     const directory: DirectoryRecord = {
       id,
-      name: seeded.name ?? `Directory ${store.directories.size + 1}`,
-      isDefault: seeded.isDefault ?? (index === 0 && store.directories.size === 0),
-      mergeRules: seeded.mergeRules ?? [],
-      creationDate: store.directories.get(id)?.creationDate ?? now,
+      name: seeded.name ?? existing?.name ?? `Directory ${store.directories.size + 1}`,
+      isDefault: seeded.isDefault ?? existing?.isDefault ?? (index === 0 && store.directories.size === 0),
+      mergeRules: seeded.mergeRules ?? existing?.mergeRules ?? [],
+      creationDate: existing?.creationDate ?? now,
     }
     store.directories.set(id, directory)
     result.directoryIds.push(id)
@@ -337,24 +368,24 @@ export function applySeed(
       }
     }
     for (const seededList of seeded.mailingLists ?? []) {
-      const existing = seededList.id === undefined ? undefined : store.mailingLists.get(seededList.id)
-      const listId = existing?.id ?? newId('CG_', seededList.id)
+      const existingList = seededList.id === undefined ? undefined : store.mailingLists.get(seededList.id)
+      const listId = existingList?.id ?? newId('CG_', seededList.id)
       const name = seededList.name ?? `Mailing list ${listIdsByRef.size / 2 + 1}`
       store.mailingLists.set(listId, {
         id: listId,
         directoryId: id,
         name,
         ownerId: seededList.ownerId ?? ownerId,
-        creationDate: existing?.creationDate ?? now,
+        creationDate: existingList?.creationDate ?? now,
         lastModifiedDate: now,
-        members: existing?.members ?? {},
+        members: existingList?.members ?? {},
       })
       listIdsByRef.set(listId, listId)
       listIdsByRef.set(name, listId)
       result.mailingListIds.push(listId)
     }
 
-    for (const [j, seededContact] of (seeded.contacts ?? []).entries()) {
+    for (const seededContact of seeded.contacts ?? []) {
       const { id: givenId, mailingLists, ...fields } = seededContact
       const contactId =
         givenId !== undefined && store.contacts.has(givenId) ? givenId : newId('CID_', givenId)
@@ -362,13 +393,7 @@ export function applySeed(
       for (const ref of mailingLists ?? []) {
         const listId = listIdsByRef.get(ref)
         const list = listId === undefined ? undefined : store.mailingLists.get(listId)
-        if (!list) {
-          throw new SandboxError(
-            'INVALID_SEED',
-            `Invalid seed: seed.directories[${index}].contacts[${j}].mailingLists: no mailing list with this id or name in directory ${id} (Received: ${JSON.stringify(ref)})`,
-          )
-        }
-        list.members[contactId] ??= newId('CGC_')
+        if (list) list.members[contactId] ??= newId('CGC_')
       }
       result.contactIds.push(contactId)
     }

@@ -9,7 +9,9 @@ describe('the Qualtrics envelope', () => {
     expect(reply.status).toBe(200)
     expect(reply.headers.get('content-type')).toBe('application/json')
     expect(reply.json.meta.httpStatus).toBe('200 - OK')
-    expect(reply.json.meta.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(reply.json.meta.requestId).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    )
     expect(Object.keys(reply.json)).toEqual(['result', 'meta'])
   })
 
@@ -29,19 +31,26 @@ describe('the Qualtrics envelope', () => {
   it('answers 404 for a known path with a method it does not serve', async () => {
     const reply = await call(fixture.sb, 'DELETE', dir(fixture.sb, '/contacts'))
     expect(reply.status).toBe(404)
-    expect(reply.json.meta.error.errorMessage).toBe(`API call does not exist: DELETE ${dir(fixture.sb, '/contacts')}`)
+    expect(reply.json.meta.error.errorMessage).toBe(
+      `API call does not exist: DELETE ${dir(fixture.sb, '/contacts')}`,
+    )
   })
 
   it('answers 400 INVALID_JSON for a body that is not JSON', async () => {
     const reply = await call(fixture.sb, 'POST', dir(fixture.sb, '/contacts'), { rawBody: '{"firstName": ' })
     expect(reply.status).toBe(400)
     expect(reply.json.meta.httpStatus).toBe('400 - Bad Request')
-    expect(reply.json.meta.error).toEqual({ errorCode: 'INVALID_JSON', errorMessage: 'Request body is not valid JSON (Received: 14 bytes)' })
+    expect(reply.json.meta.error).toEqual({
+      errorCode: 'INVALID_JSON',
+      errorMessage: 'Request body is not valid JSON (Received: 14 bytes)',
+    })
   })
 
   it('answers 413 for a REST body over the size cap', async () => {
     fixture.sb.setBehaviour({ maxBodyBytes: 100 })
-    const reply = await call(fixture.sb, 'POST', dir(fixture.sb, '/contacts'), { body: { firstName: 'x'.repeat(200) } })
+    const reply = await call(fixture.sb, 'POST', dir(fixture.sb, '/contacts'), {
+      body: { firstName: 'x'.repeat(200) },
+    })
     expect(reply.status).toBe(413)
     expect(reply.json.meta.error.errorCode).toBe('PAYLOAD_TOO_LARGE')
   })
@@ -58,13 +67,21 @@ describe('X-API-TOKEN authentication', () => {
     const reply = await call(fixture.sb, 'GET', '/API/v3/whoami', { token: null })
     expect(reply.status).toBe(401)
     expect(reply.json.meta.httpStatus).toBe('401 - Unauthorized')
-    expect(reply.json.meta.error).toEqual({ errorCode: 'UNAUTHORIZED', errorMessage: 'Missing X-API-TOKEN header.' })
+    expect(reply.json.meta.error).toEqual({
+      errorCode: 'UNAUTHORIZED',
+      errorMessage: 'Missing X-API-TOKEN header.',
+    })
   })
 
   it('answers 401 when the token is unknown', async () => {
-    const reply = await call(fixture.sb, 'GET', dir(fixture.sb, '/contacts'), { token: 'not-a-real-token-0000' })
+    const reply = await call(fixture.sb, 'GET', dir(fixture.sb, '/contacts'), {
+      token: 'not-a-real-token-0000',
+    })
     expect(reply.status).toBe(401)
-    expect(reply.json.meta.error).toEqual({ errorCode: 'UNAUTHORIZED', errorMessage: 'Unrecognized X-API-TOKEN.' })
+    expect(reply.json.meta.error).toEqual({
+      errorCode: 'UNAUTHORIZED',
+      errorMessage: 'Unrecognized X-API-TOKEN.',
+    })
   })
 
   it.each(['X-API-TOKEN', 'x-api-token', 'X-Api-Token'])('accepts the header spelled %s', async (name) => {
@@ -73,7 +90,10 @@ describe('X-API-TOKEN authentication', () => {
   })
 
   it('accepts the token as an OAuth-style Bearer token', async () => {
-    const reply = await call(fixture.sb, 'GET', '/API/v3/whoami', { token: null, headers: { Authorization: `Bearer ${fixture.sb.token}` } })
+    const reply = await call(fixture.sb, 'GET', '/API/v3/whoami', {
+      token: null,
+      headers: { Authorization: `Bearer ${fixture.sb.token}` },
+    })
     expect(reply.status).toBe(200)
   })
 
@@ -99,35 +119,52 @@ describe('GET /API/v3/whoami', () => {
   })
 
   it('returns the seeded user of each token', async () => {
-    fixture.sb.reset({ users: [{ token: 'token-of-ada-123', firstName: 'Ada', email: 'ada@example.com', brandId: 'acme' }] })
+    fixture.sb.reset({
+      users: [{ token: 'token-of-ada-123', firstName: 'Ada', email: 'ada@example.com', brandId: 'acme' }],
+    })
     const reply = await call(fixture.sb, 'GET', '/API/v3/whoami', { token: 'token-of-ada-123' })
-    expect(reply.json.result).toMatchObject({ firstName: 'Ada', userName: 'ada@example.com#acme', brandId: 'acme' })
+    expect(reply.json.result).toMatchObject({
+      firstName: 'Ada',
+      userName: 'ada@example.com#acme',
+      brandId: 'acme',
+    })
   })
 })
 
 describe('GET /API/v3/directories', () => {
-  it.each(['/API/v3/directories', '/API/v3/directories/'])('lists directories at %s with dedup criteria from the merge rules', async (path) => {
-    const reply = await call(fixture.sb, 'GET', path)
-    expect(reply.status).toBe(200)
-    expect(reply.json.result).toEqual({
-      elements: [
-        {
-          directoryId: fixture.sb.directoryId,
-          name: 'Sandbox Directory',
-          contactCount: 0,
-          isDefault: true,
-          deduplicationCriteria: { email: true, firstName: false, lastName: false, externalDataReference: true, phone: false },
-        },
-      ],
-      nextPage: null,
-    })
-  })
+  it.each(['/API/v3/directories', '/API/v3/directories/'])(
+    'lists directories at %s with dedup criteria from the merge rules',
+    async (path) => {
+      const reply = await call(fixture.sb, 'GET', path)
+      expect(reply.status).toBe(200)
+      expect(reply.json.result).toEqual({
+        elements: [
+          {
+            directoryId: fixture.sb.directoryId,
+            name: 'Sandbox Directory',
+            contactCount: 0,
+            isDefault: true,
+            deduplicationCriteria: {
+              email: true,
+              firstName: false,
+              lastName: false,
+              externalDataReference: true,
+              phone: false,
+            },
+          },
+        ],
+        nextPage: null,
+      })
+    },
+  )
 
   it('pages directories with pageSize and nextPage', async () => {
     fixture.sb.reset({ directories: [{ name: 'A' }, { name: 'B' }, { name: 'C' }] })
     const first = await call(fixture.sb, 'GET', '/API/v3/directories?pageSize=2')
     expect(first.json.result.elements.map((d: { name: string }) => d.name)).toEqual(['A', 'B'])
-    expect(first.json.result.nextPage).toBe(`${fixture.sb.url}/API/v3/directories?pageSize=2&skipToken=Mg%3D%3D`)
+    expect(first.json.result.nextPage).toBe(
+      `${fixture.sb.url}/API/v3/directories?pageSize=2&skipToken=Mg%3D%3D`,
+    )
     const second = await call(fixture.sb, 'GET', first.json.result.nextPage)
     expect(second.json.result.elements.map((d: { name: string }) => d.name)).toEqual(['C'])
     expect(second.json.result.nextPage).toBeNull()
@@ -135,36 +172,55 @@ describe('GET /API/v3/directories', () => {
 })
 
 describe('datacenter in the Host header', () => {
-  const host = { 'Host': 'iad1.qualtrics.com' }
+  const host = { Host: 'iad1.qualtrics.com' }
 
   it('serves a request for another datacenter with the "Request proxied" notice by default', async () => {
-    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/whoami', { ...host, 'X-API-TOKEN': fixture.sb.token })
+    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/whoami', {
+      ...host,
+      'X-API-TOKEN': fixture.sb.token,
+    })
     expect(reply.status).toBe(200)
-    expect(reply.json.meta.notice).toBe('Request proxied. For faster response times, use this host instead: sbx1.qualtrics.com')
+    expect(reply.json.meta.notice).toBe(
+      'Request proxied. For faster response times, use this host instead: sbx1.qualtrics.com',
+    )
   })
 
   it('adds no notice for its own datacenter, also behind a brand prefix', async () => {
-    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/whoami', { 'Host': 'acme.sbx1.qualtrics.com', 'X-API-TOKEN': fixture.sb.token })
+    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/whoami', {
+      Host: 'acme.sbx1.qualtrics.com',
+      'X-API-TOKEN': fixture.sb.token,
+    })
     expect(reply.status).toBe(200)
     expect(reply.json.meta.notice).toBeUndefined()
   })
 
   it('rejects another datacenter with 401 DCD_7 when told to', async () => {
     fixture.sb.setBehaviour({ wrongDatacenter: 'reject' })
-    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/whoami', { ...host, 'X-API-TOKEN': fixture.sb.token })
+    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/whoami', {
+      ...host,
+      'X-API-TOKEN': fixture.sb.token,
+    })
     expect(reply.status).toBe(401)
     expect(reply.json.meta.error).toEqual({ errorCode: 'DCD_7', errorMessage: 'Unrecognized X-API-TOKEN.' })
   })
 
   it('ignores the datacenter when told to', async () => {
     fixture.sb.setBehaviour({ wrongDatacenter: 'ignore' })
-    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/whoami', { ...host, 'X-API-TOKEN': fixture.sb.token })
+    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/whoami', {
+      ...host,
+      'X-API-TOKEN': fixture.sb.token,
+    })
     expect(reply.json.meta.notice).toBeUndefined()
   })
 
   it('builds nextPage links on the https Qualtrics host the client used', async () => {
     fixture.sb.reset({ directories: [{ name: 'A' }, { name: 'B' }] })
-    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/directories?pageSize=1', { 'Host': 'sbx1.qualtrics.com', 'X-API-TOKEN': fixture.sb.token })
-    expect(reply.json.result.nextPage).toBe('https://sbx1.qualtrics.com/API/v3/directories?pageSize=1&skipToken=MQ%3D%3D')
+    const reply = await rawRequest(fixture.sb, 'GET', '/API/v3/directories?pageSize=1', {
+      Host: 'sbx1.qualtrics.com',
+      'X-API-TOKEN': fixture.sb.token,
+    })
+    expect(reply.json.result.nextPage).toBe(
+      'https://sbx1.qualtrics.com/API/v3/directories?pageSize=1&skipToken=MQ%3D%3D',
+    )
   })
 })

@@ -5,13 +5,29 @@ import { call, dir, setupSandbox } from './support'
 const fixture = setupSandbox()
 
 const people: SeedContact[] = [
-  { extRef: 'u1', email: 'ann@example.com', phone: '111', firstName: 'Ann', lastName: 'Lee', embeddedData: { tier: 'gold' } },
+  {
+    extRef: 'u1',
+    email: 'ann@example.com',
+    phone: '111',
+    firstName: 'Ann',
+    lastName: 'Lee',
+    embeddedData: { tier: 'gold' },
+  },
   { extRef: 'u2', email: 'bob@example.com', phone: '222', firstName: 'Bob', lastName: 'Lee' },
-  { extRef: 'u3', email: 'cy@example.com', firstName: 'Cy', lastName: 'Kim', unsubscribed: true, embeddedData: { Tier: 'silver' } },
+  {
+    extRef: 'u3',
+    email: 'cy@example.com',
+    firstName: 'Cy',
+    lastName: 'Kim',
+    unsubscribed: true,
+    embeddedData: { Tier: 'silver' },
+  },
 ]
 
-const search = (body: unknown, query = '') => call(fixture.sb, 'POST', dir(fixture.sb, `/contacts/search${query}`), { body })
-const refs = (reply: { json: { result: { elements: Array<{ extRef: string }> } } }): string[] => reply.json.result.elements.map((e) => e.extRef)
+const search = (body: unknown, query = '') =>
+  call(fixture.sb, 'POST', dir(fixture.sb, `/contacts/search${query}`), { body })
+const refs = (reply: { json: { result: { elements: Array<{ extRef: string }> } } }): string[] =>
+  reply.json.result.elements.map((e) => e.extRef)
 
 function seedPeople(contacts: SeedContact[] = people): void {
   fixture.sb.reset({ directories: [{ name: 'D', contacts }] })
@@ -31,11 +47,36 @@ describe('POST /directories/{d}/contacts/search filters', () => {
     ['contains', leaf('email', 'example', 'contains'), ['u1', 'u2', 'u3']],
     ['startsWith', leaf('firstName', 'b', 'startsWith'), ['u2']],
     ['unsubscribed', leaf('unsubscribed', 'true'), ['u3']],
-    ['embedded data by name, ignoring the name case', { filterType: 'embeddedData', comparison: 'eq', field: 'tier', value: 'silver' }, ['u3']],
-    ['and: all must hold (Segment order extRef, phone, email)', { conjunction: 'and', filters: [leaf('extRef', 'u1'), leaf('phone', '111'), leaf('email', 'ann@example.com')] }, ['u1']],
-    ['and with one mismatch', { conjunction: 'and', filters: [leaf('extRef', 'u1'), leaf('phone', '222')] }, []],
+    [
+      'embedded data by name, ignoring the name case',
+      { filterType: 'embeddedData', comparison: 'eq', field: 'tier', value: 'silver' },
+      ['u3'],
+    ],
+    [
+      'and: all must hold (Segment order extRef, phone, email)',
+      {
+        conjunction: 'and',
+        filters: [leaf('extRef', 'u1'), leaf('phone', '111'), leaf('email', 'ann@example.com')],
+      },
+      ['u1'],
+    ],
+    [
+      'and with one mismatch',
+      { conjunction: 'and', filters: [leaf('extRef', 'u1'), leaf('phone', '222')] },
+      [],
+    ],
     ['or', { conjunction: 'or', filters: [leaf('extRef', 'u1'), leaf('extRef', 'u3')] }, ['u1', 'u3']],
-    ['nested groups', { conjunction: 'and', filters: [leaf('lastName', 'Lee'), { conjunction: 'or', filters: [leaf('firstName', 'Bob'), leaf('phone', '999')] }] }, ['u2']],
+    [
+      'nested groups',
+      {
+        conjunction: 'and',
+        filters: [
+          leaf('lastName', 'Lee'),
+          { conjunction: 'or', filters: [leaf('firstName', 'Bob'), leaf('phone', '999')] },
+        ],
+      },
+      ['u2'],
+    ],
   ])('%s', async (_name, filter, expected) => {
     seedPeople()
     const reply = await search({ filter })
@@ -72,12 +113,30 @@ describe('POST /directories/{d}/contacts/search filters', () => {
 
   it.each([
     [{}, 'filter: must be an object (Received: undefined)'],
-    [{ filter: { filterType: 'shoeSize', comparison: 'eq', value: '9' } }, 'filter.filterType: must be one of firstName, lastName, email, phone, extRef, language, unsubscribed, embeddedData (Received: string "shoeSize")'],
-    [{ filter: { filterType: 'email', comparison: 'like', value: 'a' } }, 'filter.comparison: must be one of eq, ne, contains, startsWith (Received: string "like")'],
-    [{ filter: { filterType: 'email', comparison: 'eq', value: { a: 1 } } }, 'filter.value: must be a string, number or boolean (Received: object)'],
-    [{ filter: { conjunction: 'xor', filters: [] } }, 'filter.conjunction: must be "and" or "or" (Received: string "xor")'],
-    [{ filter: { conjunction: 'and', filters: [] } }, 'filter.filters: must be a non-empty array (Received: array of 0)'],
-    [{ filter: { conjunction: 'or', filters: [{ filterType: 'email', comparison: 'eq' }] } }, 'filter.filters[0].value: must be a string, number or boolean (Received: undefined)'],
+    [
+      { filter: { filterType: 'shoeSize', comparison: 'eq', value: '9' } },
+      'filter.filterType: must be one of firstName, lastName, email, phone, extRef, language, unsubscribed, embeddedData (Received: string "shoeSize")',
+    ],
+    [
+      { filter: { filterType: 'email', comparison: 'like', value: 'a' } },
+      'filter.comparison: must be one of eq, ne, contains, startsWith (Received: string "like")',
+    ],
+    [
+      { filter: { filterType: 'email', comparison: 'eq', value: { a: 1 } } },
+      'filter.value: must be a string, number or boolean (Received: object)',
+    ],
+    [
+      { filter: { conjunction: 'xor', filters: [] } },
+      'filter.conjunction: must be "and" or "or" (Received: string "xor")',
+    ],
+    [
+      { filter: { conjunction: 'and', filters: [] } },
+      'filter.filters: must be a non-empty array (Received: array of 0)',
+    ],
+    [
+      { filter: { conjunction: 'or', filters: [{ filterType: 'email', comparison: 'eq' }] } },
+      'filter.filters[0].value: must be a string, number or boolean (Received: undefined)',
+    ],
   ])('answers 400 naming the bad part of %j', async (body, message) => {
     const reply = await search(body)
     expect(reply.status).toBe(400)
@@ -86,14 +145,17 @@ describe('POST /directories/{d}/contacts/search filters', () => {
 })
 
 describe('search paging', () => {
-  const many = (n: number): SeedContact[] => Array.from({ length: n }, (_, i) => ({ extRef: `u${i}`, lastName: 'Same' }))
+  const many = (n: number): SeedContact[] =>
+    Array.from({ length: n }, (_, i) => ({ extRef: `u${i}`, lastName: 'Same' }))
   const all = { filter: { filterType: 'lastName', comparison: 'eq', value: 'Same' } }
 
   it('pages with pageSize and a base64-offset skipToken in nextPage (NQ== is offset 5)', async () => {
     seedPeople(many(12))
     const first = await search(all, '?pageSize=5')
     expect(refs(first)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4'])
-    expect(first.json.result.nextPage).toBe(`${fixture.sb.url}${dir(fixture.sb, '/contacts/search')}?pageSize=5&skipToken=NQ%3D%3D`)
+    expect(first.json.result.nextPage).toBe(
+      `${fixture.sb.url}${dir(fixture.sb, '/contacts/search')}?pageSize=5&skipToken=NQ%3D%3D`,
+    )
     const second = await call(fixture.sb, 'POST', first.json.result.nextPage, { body: all })
     expect(refs(second)).toEqual(['u5', 'u6', 'u7', 'u8', 'u9'])
     expect(new URL(second.json.result.nextPage).searchParams.get('skipToken')).toBe('MTA=')
@@ -125,7 +187,8 @@ describe('search paging', () => {
     expect(beyond.status).toBe(400)
     expect(beyond.json.meta.error).toEqual({
       errorCode: 'SEARCH_DEPTH_LIMIT',
-      errorMessage: 'Search results are limited to the first 10000 contacts; use a contact export for more (Received: skipToken offset 10000)',
+      errorMessage:
+        'Search results are limited to the first 10000 contacts; use a contact export for more (Received: skipToken offset 10000)',
     })
   })
 

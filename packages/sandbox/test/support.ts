@@ -4,12 +4,16 @@ import { request as httpRequest } from 'node:http'
 import { afterAll, afterEach, beforeAll } from 'vitest'
 import { startSandbox, type RunningSandbox, type StartSandboxOptions } from '../src/index'
 
+/** Parsed JSON bodies are read freely in assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any
+
 export interface Reply {
   status: number
   headers: Headers
   text: string
   /** Parsed body (undefined when it is not JSON). */
-  json: any // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: Json
 }
 
 export interface CallOptions {
@@ -20,7 +24,12 @@ export interface CallOptions {
 }
 
 /** Calls the sandbox; the token defaults to the sandbox's own. `token: null` sends none. */
-export async function call(sb: RunningSandbox, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
+export async function call(
+  sb: RunningSandbox,
+  method: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<Reply> {
   const headers: Record<string, string> = { ...options.headers }
   const token = options.token === undefined ? sb.token : options.token
   if (token !== null) headers['X-API-TOKEN'] = token
@@ -49,7 +58,7 @@ export function rawRequest(
   path: string,
   headers: Record<string, string>,
   body?: string,
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: any }> {  // eslint-disable-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: Json }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${sb.url}${path}`, { method, headers }, (res) => {
       const chunks: Buffer[] = []

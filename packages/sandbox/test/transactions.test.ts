@@ -22,12 +22,21 @@ describe('POST /directories/{d}/transactions', () => {
     const reply = await post({ '': item(contactId), k2: item(contactId, { data: { n: '1' } }) })
     expect(reply.status).toBe(200)
     expect(reply.json.result).toEqual({
-      createdTransactions: { '': { id: expect.stringMatching(/^CTR_[A-Za-z0-9]{15}$/) }, k2: { id: expect.stringMatching(/^CTR_/) } },
+      createdTransactions: {
+        '': { id: expect.stringMatching(/^CTR_[A-Za-z0-9]{15}$/) },
+        k2: { id: expect.stringMatching(/^CTR_/) },
+      },
       unprocessedTransactions: {},
     })
     const transactions = fixture.sb.inspect().transactions
     expect(transactions).toEqual([
-      expect.objectContaining({ key: '', contactId, mailingListId: fixture.sb.mailingListId, transactionDate: '2024-02-29 23:59:59', data: { amount: 12.5, currency: 'EUR', paid: true } }),
+      expect.objectContaining({
+        key: '',
+        contactId,
+        mailingListId: fixture.sb.mailingListId,
+        transactionDate: '2024-02-29 23:59:59',
+        data: { amount: 12.5, currency: 'EUR', paid: true },
+      }),
       expect.objectContaining({ key: 'k2', data: { n: '1' } }),
     ])
     expect(transactions[0]?.requestId).toBe(reply.json.meta.requestId)
@@ -37,7 +46,9 @@ describe('POST /directories/{d}/transactions', () => {
     const contactId = await newContact()
     const first = await post({ 'msg-1': item(contactId) })
     const again = await post({ 'msg-1': item(contactId) })
-    expect(again.json.result.createdTransactions['msg-1'].id).not.toBe(first.json.result.createdTransactions['msg-1'].id)
+    expect(again.json.result.createdTransactions['msg-1'].id).not.toBe(
+      first.json.result.createdTransactions['msg-1'].id,
+    )
     const snapshot = fixture.sb.inspect()
     expect(snapshot.transactions.filter((t) => t.key === 'msg-1')).toHaveLength(2)
     expect(snapshot.transactionKeyCounts).toEqual({ 'msg-1': 2 })
@@ -50,30 +61,78 @@ describe('POST /directories/{d}/transactions', () => {
     const again = await post({ 'msg-1': item(contactId) })
     expect(again.json.result).toEqual({
       createdTransactions: {},
-      unprocessedTransactions: { 'msg-1': { error: 'DUPLICATE_TRANSACTION_KEY', errorMessage: 'transaction key "msg-1" was already used in this directory' } },
+      unprocessedTransactions: {
+        'msg-1': {
+          error: 'DUPLICATE_TRANSACTION_KEY',
+          errorMessage: 'transaction key "msg-1" was already used in this directory',
+        },
+      },
     })
     expect(fixture.sb.inspect().transactions).toHaveLength(1)
   })
 
   it.each([
-    ['an unknown contact', { contactId: 'CID_missing' }, 'CONTACT_NOT_FOUND', /contact not found in directory POOL_\w+ \(Received: "CID_missing"\)$/],
-    ['a missing contactId', { contactId: undefined }, 'INVALID_CONTACT_ID', /contactId must be a contact id \(Received: undefined\)$/],
-    ['an unknown mailing list', { mailingListId: 'CG_missing' }, 'MAILING_LIST_NOT_FOUND', /mailing list not found in directory POOL_\w+ \(Received: "CG_missing"\)$/],
-    ['an ISO date', { transactionDate: '2024-01-01T10:00:00Z' }, 'INVALID_TRANSACTION_DATE', /transactionDate must be "YYYY-MM-DD HH:MM:SS" in 24-hour UTC \(Received: string "2024-01-01T10:00:00Z"\)$/],
-    ['an AM/PM date', { transactionDate: '2024-01-01 10:00:00 PM' }, 'INVALID_TRANSACTION_DATE', /Received: string "2024-01-01 10:00:00 PM"/],
-    ['an impossible date', { transactionDate: '2023-02-29 10:00:00' }, 'INVALID_TRANSACTION_DATE', /Received: string "2023-02-29 10:00:00"/],
+    [
+      'an unknown contact',
+      { contactId: 'CID_missing' },
+      'CONTACT_NOT_FOUND',
+      /contact not found in directory POOL_\w+ \(Received: "CID_missing"\)$/,
+    ],
+    [
+      'a missing contactId',
+      { contactId: undefined },
+      'INVALID_CONTACT_ID',
+      /contactId must be a contact id \(Received: undefined\)$/,
+    ],
+    [
+      'an unknown mailing list',
+      { mailingListId: 'CG_missing' },
+      'MAILING_LIST_NOT_FOUND',
+      /mailing list not found in directory POOL_\w+ \(Received: "CG_missing"\)$/,
+    ],
+    [
+      'an ISO date',
+      { transactionDate: '2024-01-01T10:00:00Z' },
+      'INVALID_TRANSACTION_DATE',
+      /transactionDate must be "YYYY-MM-DD HH:MM:SS" in 24-hour UTC \(Received: string "2024-01-01T10:00:00Z"\)$/,
+    ],
+    [
+      'an AM/PM date',
+      { transactionDate: '2024-01-01 10:00:00 PM' },
+      'INVALID_TRANSACTION_DATE',
+      /Received: string "2024-01-01 10:00:00 PM"/,
+    ],
+    [
+      'an impossible date',
+      { transactionDate: '2023-02-29 10:00:00' },
+      'INVALID_TRANSACTION_DATE',
+      /Received: string "2023-02-29 10:00:00"/,
+    ],
     ['a missing date', { transactionDate: undefined }, 'INVALID_TRANSACTION_DATE', /Received: undefined/],
-    ['nested data', { data: { cart: { items: 2 } } }, 'INVALID_TRANSACTION_DATA', /data\.cart: must be a string, number or boolean \(Received: object\)$/],
-    ['data that is not an object', { data: 'x' }, 'INVALID_TRANSACTION_DATA', /data: must be an object of names to strings, numbers or booleans/],
-  ])('reports %s in unprocessedTransactions inside a 200, next to the good ones', async (_name, override, code, message) => {
-    const contactId = await newContact()
-    const reply = await post({ good: item(contactId), bad: item(contactId, override) })
-    expect(reply.status).toBe(200)
-    expect(Object.keys(reply.json.result.createdTransactions)).toEqual(['good'])
-    expect(reply.json.result.unprocessedTransactions.bad.error).toBe(code)
-    expect(reply.json.result.unprocessedTransactions.bad.errorMessage).toMatch(message)
-    expect(fixture.sb.inspect().transactions.map((t) => t.key)).toEqual(['good'])
-  })
+    [
+      'nested data',
+      { data: { cart: { items: 2 } } },
+      'INVALID_TRANSACTION_DATA',
+      /data\.cart: must be a string, number or boolean \(Received: object\)$/,
+    ],
+    [
+      'data that is not an object',
+      { data: 'x' },
+      'INVALID_TRANSACTION_DATA',
+      /data: must be an object of names to strings, numbers or booleans/,
+    ],
+  ])(
+    'reports %s in unprocessedTransactions inside a 200, next to the good ones',
+    async (_name, override, code, message) => {
+      const contactId = await newContact()
+      const reply = await post({ good: item(contactId), bad: item(contactId, override) })
+      expect(reply.status).toBe(200)
+      expect(Object.keys(reply.json.result.createdTransactions)).toEqual(['good'])
+      expect(reply.json.result.unprocessedTransactions.bad.error).toBe(code)
+      expect(reply.json.result.unprocessedTransactions.bad.errorMessage).toMatch(message)
+      expect(fixture.sb.inspect().transactions.map((t) => t.key)).toEqual(['good'])
+    },
+  )
 
   it('requires list membership only when configured', async () => {
     const contactId = await newContact()
@@ -87,7 +146,11 @@ describe('POST /directories/{d}/transactions', () => {
     fixture.sb.setBehaviour({ coerceDataToStrings: true })
     const contactId = await newContact()
     await post({ a: item(contactId) })
-    expect(fixture.sb.inspect().transactions[0]?.data).toEqual({ amount: '12.5', currency: 'EUR', paid: 'true' })
+    expect(fixture.sb.inspect().transactions[0]?.data).toEqual({
+      amount: '12.5',
+      currency: 'EUR',
+      paid: 'true',
+    })
   })
 
   it.each([
@@ -104,7 +167,9 @@ describe('POST /directories/{d}/transactions', () => {
     const contactId = await newContact()
     const reply = await post({ a: item(contactId), b: item(contactId), c: item(contactId) })
     expect(reply.status).toBe(400)
-    expect(reply.json.meta.error.errorMessage).toBe('At most 2 transactions may be created per request (Received: 3)')
+    expect(reply.json.meta.error.errorMessage).toBe(
+      'At most 2 transactions may be created per request (Received: 3)',
+    )
   })
 })
 
@@ -125,17 +190,26 @@ describe('GET and PUT /directories/{d}/transactions/{t}', () => {
   it('replaces all data and the date on PUT, answering meta only', async () => {
     const contactId = await newContact()
     const id = (await post({ k: item(contactId) })).json.result.createdTransactions.k.id
-    const reply = await call(fixture.sb, 'PUT', dir(fixture.sb, `/transactions/${id}`), { body: { transactionDate: '2024-03-01 08:00:00', data: { status: 'refunded' } } })
+    const reply = await call(fixture.sb, 'PUT', dir(fixture.sb, `/transactions/${id}`), {
+      body: { transactionDate: '2024-03-01 08:00:00', data: { status: 'refunded' } },
+    })
     expect(reply.json).toEqual({ meta: { httpStatus: '200 - OK', requestId: expect.any(String) } })
-    expect(fixture.sb.inspect().transactions[0]).toMatchObject({ transactionDate: '2024-03-01 08:00:00', data: { status: 'refunded' } })
+    expect(fixture.sb.inspect().transactions[0]).toMatchObject({
+      transactionDate: '2024-03-01 08:00:00',
+      data: { status: 'refunded' },
+    })
   })
 
   it('answers 400 for a bad date on PUT and 404 for an unknown transaction', async () => {
     const contactId = await newContact()
     const id = (await post({ k: item(contactId) })).json.result.createdTransactions.k.id
-    const bad = await call(fixture.sb, 'PUT', dir(fixture.sb, `/transactions/${id}`), { body: { transactionDate: '01/03/2024' } })
+    const bad = await call(fixture.sb, 'PUT', dir(fixture.sb, `/transactions/${id}`), {
+      body: { transactionDate: '01/03/2024' },
+    })
     expect(bad.status).toBe(400)
-    expect(bad.json.meta.error.errorMessage).toBe('transactionDate must be "YYYY-MM-DD HH:MM:SS" in 24-hour UTC (Received: string "01/03/2024")')
+    expect(bad.json.meta.error.errorMessage).toBe(
+      'transactionDate must be "YYYY-MM-DD HH:MM:SS" in 24-hour UTC (Received: string "01/03/2024")',
+    )
     expect((await call(fixture.sb, 'GET', dir(fixture.sb, '/transactions/CTR_nope'))).status).toBe(404)
   })
 
@@ -157,24 +231,45 @@ describe('transaction batches', () => {
     expect(batch.json.result).toEqual({ id: expect.stringMatching(/^BT_[A-Za-z0-9]{15}$/) })
     const batchId = batch.json.result.id
     const list = await call(fixture.sb, 'GET', dir(fixture.sb, '/transactionbatches'))
-    expect(list.json.result).toEqual({ elements: [{ batchId, creationDate: '2024-01-02 03:04:05' }], nextPage: null })
-    await call(fixture.sb, 'POST', dir(fixture.sb, `/transactionbatches/${batchId}/transactions`), { body: { transactionIds: [created.b.id, created.a.id] } })
+    expect(list.json.result).toEqual({
+      elements: [{ batchId, creationDate: '2024-01-02 03:04:05' }],
+      nextPage: null,
+    })
+    await call(fixture.sb, 'POST', dir(fixture.sb, `/transactionbatches/${batchId}/transactions`), {
+      body: { transactionIds: [created.b.id, created.a.id] },
+    })
     const got = await call(fixture.sb, 'GET', dir(fixture.sb, `/transactionbatches/${batchId}`))
-    expect(got.json.result).toEqual({ batchId, creationDate: '2024-01-02 03:04:05', transactionIds: [created.a.id, created.b.id] })
-    const members = await call(fixture.sb, 'GET', dir(fixture.sb, `/transactionbatches/${batchId}/transactions`))
-    expect(members.json.result.elements.map((t: { transactionId: string }) => t.transactionId)).toEqual([created.a.id, created.b.id])
+    expect(got.json.result).toEqual({
+      batchId,
+      creationDate: '2024-01-02 03:04:05',
+      transactionIds: [created.a.id, created.b.id],
+    })
+    const members = await call(
+      fixture.sb,
+      'GET',
+      dir(fixture.sb, `/transactionbatches/${batchId}/transactions`),
+    )
+    expect(members.json.result.elements.map((t: { transactionId: string }) => t.transactionId)).toEqual([
+      created.a.id,
+      created.b.id,
+    ])
   })
 
   it('defaults the creation date to now (UTC, 24-hour) and accepts an empty body', async () => {
     const batch = await call(fixture.sb, 'POST', dir(fixture.sb, '/transactionbatches'))
     expect(batch.status).toBe(200)
-    expect(fixture.sb.inspect().transactionBatches[0]?.creationDate).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
+    expect(fixture.sb.inspect().transactionBatches[0]?.creationDate).toMatch(
+      /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/,
+    )
   })
 
   it.each([
     [{ transactionIds: ['CTR_nope'] }, 'transactionIds[0]: transaction not found in directory'],
     [{ transactionIds: 'CTR_x' }, 'transactionIds must be an array (Received: string "CTR_x")'],
-    [{ creationDate: '2024-01-02T03:04:05Z' }, 'creationDate must be "YYYY-MM-DD HH:MM:SS" in 24-hour UTC (Received: string "2024-01-02T03:04:05Z")'],
+    [
+      { creationDate: '2024-01-02T03:04:05Z' },
+      'creationDate must be "YYYY-MM-DD HH:MM:SS" in 24-hour UTC (Received: string "2024-01-02T03:04:05Z")',
+    ],
   ])('answers 400 for %j', async (body, message) => {
     const reply = await call(fixture.sb, 'POST', dir(fixture.sb, '/transactionbatches'), { body })
     expect(reply.status).toBe(400)
