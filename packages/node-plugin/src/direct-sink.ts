@@ -183,9 +183,14 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
   /** Flushes the engine until nothing is pending, sleeping until the next retry is due, or `signal` aborts. */
   async function flush(signal: AbortSignal): Promise<void> {
     if (closed) return
+    const aborted = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve()
+      signal.addEventListener('abort', () => resolve(), { once: true })
+    })
     while (!signal.aborted) {
-      await engine.flush()
-      if ((await pendingCount()) === 0) return
+      // The engine's flush cannot be cancelled; stop waiting for it when time is up.
+      await Promise.race([engine.flush(), aborted])
+      if (signal.aborted || (await pendingCount()) === 0) return
       const next = await store.nextDueAt()
       await sleep(next === undefined ? 50 : Math.min(1_000, Math.max(10, next - Date.now())), {
         ref: false,

@@ -132,15 +132,18 @@ export function createQualtricsNodePlugin(options: QualtricsNodePluginOptions): 
         return new PluginTimeoutError(`Qualtrics: ${what} did not finish within ${timeoutMs} ms`, timeoutMs)
       })
     } catch (error) {
-      if (error instanceof PluginTimeoutError) {
-        const left = await sink.pendingCount().catch(() => undefined)
-        const detail =
-          left === undefined
-            ? ''
-            : `; ${left} item${left === 1 ? '' : 's'} not settled${config.mode === 'direct' && !('sqlitePath' in config && config.sqlitePath) ? ' (in memory: lost if the process ends)' : ''}`
-        throw new PluginTimeoutError(`${error.message}${detail}`, timeoutMs)
-      }
-      throw error
+      if (!(error instanceof PluginTimeoutError)) throw error
+      const left = await sink.pendingCount().catch(() => undefined)
+      // Once aborted, close only stops the engine and closes storage: let it finish (briefly) so the
+      // caller may reopen the same database as soon as this rejects.
+      if (what === 'close') await withTimeout(work, 5_000, () => error).catch(() => undefined)
+      const lost =
+        config.mode === 'direct' && config.sqlitePath === undefined
+          ? ' (in memory: lost if the process ends)'
+          : ''
+      const detail =
+        left === undefined ? '' : `; ${left} item${left === 1 ? '' : 's'} not settled${left > 0 ? lost : ''}`
+      throw new PluginTimeoutError(`${error.message}${detail}`, timeoutMs)
     }
   }
 
