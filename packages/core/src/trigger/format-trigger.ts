@@ -57,19 +57,25 @@ function condition(node: TriggerCondition): string {
       return `${field} = ${op === 'is_true' ? 'true' : 'false'}`
     case 'number_equals':
     case 'number_not_equals': {
+      // `properties.x = 5` means number_equals, but `event = 5` compares text: keep the word there.
       const literal = numberText(value)
-      if (top || literal === undefined) return `${field} ${op} ${literal ?? text}`
+      if (literal === undefined || top) return `${field} ${op} ${operand(value)}`
       return `${field} ${op === 'number_equals' ? '=' : '!='} ${literal}`
     }
     case '<':
     case '<=':
     case '>':
     case '>=':
-      return `${field} ${op} ${typeof value === 'boolean' ? String(value) : (numberText(value) ?? text)}`
+      return `${field} ${op} ${operand(value)}`
     default:
       // = and != compare with the value as text; a quoted literal keeps that meaning for every field.
       return `${field} ${op} ${text}`
   }
+}
+
+/** A literal with the same Number() as `value`: the number, true/false, or the text in quotes. */
+function operand(value: unknown): string {
+  return typeof value === 'boolean' ? String(value) : (numberText(value) ?? `"${String(value)}"`)
 }
 
 /** A number as a literal Segment's lexer reads back to the same number, or undefined. */

@@ -123,6 +123,10 @@ const AGREED: string[] = [
   'event number_equals 5',
   'event number_not_equals 5',
   'properties.x number_not_equals -0.5',
+  'properties.total number_equals true',
+  'properties.zero number_not_equals false',
+  'properties.total number_equals null',
+  'traits.age number_equals "30"',
   // unary word operators
   'properties.plan exists',
   'properties.plan not_exists',
