@@ -1,11 +1,13 @@
 // Evaluates Segment's mapping directives against one event, giving what Segment's own mapping-kit
-// `transform` gives. This is the browser hot path, so it is written for size: no dependencies, no
-// checking of the whole mapping per call (checkMapping does that once, up front, with detailed
-// messages). A directive that cannot be evaluated throws a MappingError naming the directive and
-// where it sits in the mapping.
+// `transform` gives. This is the browser hot path, written for size and speed: no dependencies; each
+// mapping is compiled once into closures (paths split, regular expressions built) and cached; nothing
+// is checked per call beyond what evaluation needs (checkMapping lists problems up front, in detail).
+// A directive that cannot be evaluated throws a MappingError naming it and its path in the mapping,
+// when it is evaluated, as Segment's does.
 import { describeValue, MappingError } from '../errors'
 
 type Obj = Record<string, unknown>
+type Compiled = (data: unknown) => unknown
 
 const hasOwn = Object.prototype.hasOwnProperty
 const toTag = Object.prototype.toString
@@ -19,19 +21,14 @@ const put = (target: Obj, key: string, value: unknown): void => {
   if (key != '__proto__') target[key] = value
 }
 
-/** The mapping being applied, to name the path of a directive that fails. */
-let root: unknown
-
-const parsedPaths = new Map<string, string[]>()
+const splitPaths = new Map<string, string[]>()
 
 /**
- * Reads a path split the way Segment splits it: on `.`, on `[` before a quote or digit, on `]`s after
- * a quote or digit; empty parts dropped, quotes removed (`a[0]`, `a["b"]` and `a.0` all work). Like
- * Segment, a falsy value part-way (`null`, `0`, `""`) is returned as it is. Unlike Segment, only own
- * properties are read: `$.constructor` is undefined, not a function.
+ * Splits a path as Segment does: on `.`, on `[` before a quote or digit, on `]`s after a quote or
+ * digit; empty parts dropped, quotes removed (`a[0]`, `a["b"]` and `a.0` all work).
  */
-function get(data: unknown, path: string): unknown {
-  let keys = parsedPaths.get(path)
+function split(path: string): string[] {
+  let keys = splitPaths.get(path)
   if (!keys) {
     keys = path
       .replace(/(["'\d])\]+/g, '$1.')
@@ -39,29 +36,30 @@ function get(data: unknown, path: string): unknown {
       .split('.')
       .filter(Boolean)
       .map((key) => key.replace(/["']/g, ''))
-    if (parsedPaths.size > 500) parsedPaths.clear()
-    parsedPaths.set(path, keys)
+    if (splitPaths.size > 500) splitPaths.clear()
+    splitPaths.set(path, keys)
   }
+  return keys
+}
+
+/**
+ * Reads split path `keys`. Like Segment, a falsy value part-way (`null`, `0`, `""`) is returned as it
+ * is. Unlike Segment, only own properties are read: `$.constructor` is undefined, not a function.
+ */
+function get(data: unknown, keys: string[]): unknown {
   for (const key of keys) data = data && (hasOwn.call(data, key) ? (data as Obj)[key] : undefined)
   return data
 }
 
-function resolve(mapping: unknown, data: unknown): unknown {
-  if (Array.isArray(mapping)) return mapping.map((item) => resolve(item, data))
-  if (!isObj(mapping)) return mapping
-  const keys = Object.keys(mapping)
-  let directive: string | undefined
-  let plain: unknown
-  for (const key of keys) {
-    if (key[0] == '@') directive ??= key
-    else plain ||= key != '_metadata'
-  }
-  // Like Segment, an object mixing @-keys with other keys is plain data (checkMapping reports it).
-  if (directive && !plain) return run(mapping, directive, data)
-  const out: Obj = {}
-  for (const key of keys) put(out, key, resolve(mapping[key], data))
-  return out
+/** `{{path}}` and `{{{path}}}` placeholders (paths without `$.`), in Segment's two passes. */
+function render(template: string, data: unknown): string {
+  const scope = data === undefined ? {} : data
+  const fill = (_match: string, path: string) => String(get(scope, split(path.trim())) ?? '')
+  return template.replace(/\{\{\{([^}]+)\}\}\}/g, fill).replace(/\{\{([^}]+)\}\}/g, fill)
 }
+
+/** The mapping being applied, to name the path of a directive that fails. */
+let root: unknown
 
 /** Throws the MappingError of a directive that cannot be evaluated, with its path in the mapping. */
 function fail(node: Obj, name: string, received: unknown = node[name], text = 'has an invalid argument'): never {
@@ -70,127 +68,173 @@ function fail(node: Obj, name: string, received: unknown = node[name], text = 'h
   ])
 }
 
-function run(node: Obj, name: string, data: unknown): unknown {
+function compile(mapping: unknown): Compiled {
+  if (Array.isArray(mapping)) {
+    const items = mapping.map(compile)
+    return (data) => items.map((item) => item(data))
+  }
+  if (!isObj(mapping)) return () => mapping
+  const keys = Object.keys(mapping)
+  let directive: string | undefined
+  let plain: unknown
+  for (const key of keys) {
+    if (key[0] == '@') directive ??= key
+    else plain ||= key != '_metadata'
+  }
+  // Like Segment, an object mixing @-keys with other keys is plain data (checkMapping reports it).
+  if (directive && !plain) return compileDirective(mapping, directive)
+  const fields = keys.map((key) => [key, compile(mapping[key])] as const)
+  return (data) => {
+    const out: Obj = {}
+    for (const [key, field] of fields) put(out, key, field(data))
+    return out
+  }
+}
+
+/**
+ * One directive. What depends only on the mapping is decided here; a directive Segment would refuse
+ * on evaluation compiles to a function that throws, so it fails only if it is evaluated.
+ */
+function compileDirective(node: Obj, name: string): Compiled {
   const arg = node[name]
   // The options object of the directives that take one; `undefined` reads as a missing option.
   const o = isObj(arg) ? arg : undefined
-  let value: unknown
+  const refuse = (): Compiled => () => fail(node, name)
+  const nothing = () => undefined
 
   switch (name) {
     case '@path':
-    case '@template':
-      value = resolve(arg, data)
-      if (typeof value != 'string') return fail(node, name, value, 'needs a string')
-      if (name == '@path') return get(data, value.replace('$.', ''))
-      {
-        const scope = data === undefined ? {} : data
-        const fill = (_match: string, path: string) => String(get(scope, path.trim()) ?? '')
-        return value.replace(/\{\{\{([^}]+)\}\}\}/g, fill).replace(/\{\{([^}]+)\}\}/g, fill)
+    case '@template': {
+      if (name == '@path' && typeof arg == 'string') {
+        const keys = split(arg.replace('$.', ''))
+        return (data) => get(data, keys)
       }
-    case '@literal':
-      return resolve(arg, data)
-    case '@if': {
-      if (!o?.exists && !o?.blank) return fail(node, name)
-      let met = o.exists !== undefined
-      if (met) met = resolve(o.exists, data) != null
-      else met = (value = resolve(o.blank, data)) != null && value != ''
-      return met ? (o.then === undefined ? undefined : resolve(o.then, data)) : o.else ? resolve(o.else, data) : undefined
+      const text = compile(arg)
+      return (data) => {
+        const value = text(data)
+        if (typeof value != 'string') return fail(node, name, value, 'needs a string')
+        return name == '@path' ? get(data, split(value.replace('$.', ''))) : render(value, data)
+      }
     }
-    case '@excludeWhenNull':
-      value = resolve(arg, data)
-      return value === null ? undefined : copy(value, true)
-    case '@case':
-      if (!o?.operator) return fail(node, name)
-      if (!o.value) return undefined
-      value = resolve(o.value, data)
-      if (typeof value != 'string') return value
-      return o.operator === 'lower'
-        ? value.toLowerCase()
-        : o.operator === 'upper'
-          ? value.toUpperCase()
-          : fail(node, name)
+    case '@literal':
+      return compile(arg)
+    case '@if': {
+      if (!o?.exists && !o?.blank) return refuse()
+      const byExists = o.exists !== undefined
+      const condition = compile(byExists ? o.exists : o.blank)
+      const then = o.then === undefined ? nothing : compile(o.then)
+      const otherwise = o.else ? compile(o.else) : nothing
+      return (data) => {
+        const value = condition(data)
+        return value != null && (byExists || value != '') ? then(data) : otherwise(data)
+      }
+    }
+    case '@excludeWhenNull': {
+      const inner = compile(arg)
+      return (data) => {
+        const value = inner(data)
+        return value === null ? undefined : copy(value, true)
+      }
+    }
+    case '@case': {
+      if (!o?.operator) return refuse()
+      if (!o.value) return nothing
+      const inner = compile(o.value)
+      return (data) => {
+        const value = inner(data)
+        if (typeof value != 'string') return value
+        if (o.operator === 'lower') return value.toLowerCase()
+        return o.operator === 'upper' ? value.toUpperCase() : fail(node, name)
+      }
+    }
     case '@replace': {
-      if (!o?.pattern) return fail(node, name)
-      if (!o.value) return undefined
-      value = resolve(o.value, data)
-      if (typeof value == 'boolean' || typeof value == 'number') value = String(value)
+      if (!o?.pattern) return refuse()
+      if (!o.value) return nothing
+      const inner = compile(o.value)
+      const { pattern, pattern2 } = o
       const global = o.global ?? true
       const ignoreCase = o.ignorecase ?? false
       const by = o.replacement ?? ''
       const by2 = o.replacement2 ?? ''
-      if (
-        typeof value != 'string' ||
-        typeof o.pattern != 'string' ||
-        typeof by != 'string' ||
-        typeof global != 'boolean' ||
-        typeof ignoreCase != 'boolean'
-      )
-        return ''
-      const swap = (input: string, pattern: string, replacement: string) =>
-        pattern.length > 10 || replacement.length > 10
-          ? fail(node, name)
-          : input.replace(
-              new RegExp(
-                pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-                (global ? 'g' : '') + (ignoreCase ? 'i' : ''),
-              ),
-              replacement,
-            )
-      value = swap(value, o.pattern, by)
-      return o.pattern2 && typeof o.pattern2 == 'string' && typeof by2 == 'string'
-        ? swap(value as string, o.pattern2, by2)
-        : value
+      const usable =
+        typeof pattern == 'string' &&
+        typeof by == 'string' &&
+        typeof global == 'boolean' &&
+        typeof ignoreCase == 'boolean'
+      // Segment refuses patterns and replacements over 10 characters, but only when it gets to use them.
+      const regex = (find: string, replacement: string) =>
+        find.length > 10 || replacement.length > 10
+          ? undefined
+          : new RegExp(find.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), (global ? 'g' : '') + (ignoreCase ? 'i' : ''))
+      const first = usable ? regex(pattern, by) : undefined
+      const hasSecond = usable && !!pattern2 && typeof pattern2 == 'string' && typeof by2 == 'string'
+      const second = hasSecond ? regex(pattern2, by2) : undefined
+      return (data) => {
+        let value = inner(data)
+        if (typeof value == 'boolean' || typeof value == 'number') value = String(value)
+        if (!usable || typeof value != 'string') return ''
+        if (!first || (hasSecond && !second)) return fail(node, name)
+        value = value.replace(first, by)
+        return second ? (value as string).replace(second, by2 as string) : value
+      }
     }
     case '@arrayPath': {
-      if (!Array.isArray(arg)) return fail(node, name)
+      if (!Array.isArray(arg)) return refuse()
       const [path, shape] = arg as unknown[]
-      value = typeof path == 'string' ? get(data, path.replace('$.', '')) : resolve(path, data)
-      return (isObj(value) || Array.isArray(value)) && isObj(shape) && Object.keys(shape).length
-        ? [value].flat().map((item) => resolve(shape, item))
-        : value
+      const from = typeof path == 'string' ? compile({ '@path': path }) : compile(path)
+      const item = isObj(shape) && Object.keys(shape).length ? compile(shape) : undefined
+      return (data) => {
+        const value = from(data)
+        return item && (isObj(value) || Array.isArray(value)) ? [value].flat().map((one) => item(one)) : value
+      }
     }
-    case '@json':
-      if (!o?.mode || !o.value) return fail(node, name)
-      value = resolve(o.value, data)
-      if (o.mode === 'encode') return JSON.stringify(value)
-      if (o.mode !== 'decode') return undefined
-      try {
-        return typeof value == 'string' ? JSON.parse(value) : value
-      } catch {
-        return value
+    case '@json': {
+      if (!o?.mode || !o.value) return refuse()
+      const inner = compile(o.value)
+      return (data) => {
+        const value = inner(data)
+        if (o.mode === 'encode') return JSON.stringify(value)
+        if (o.mode !== 'decode') return undefined
+        try {
+          return typeof value == 'string' ? JSON.parse(value) : value
+        } catch {
+          return value
+        }
       }
+    }
     case '@flatten': {
-      if (!o?.separator) return fail(node, name)
-      const separator = resolve(o.separator, data)
-      if (typeof separator != 'string') return fail(node, name, separator)
-      const out: Obj = {}
-      const flatten = (input: unknown, prefix: string): void => {
-        if (isObj(input) || (!o.omitArrays && Array.isArray(input))) {
-          for (const [key, item] of Object.entries(input))
-            flatten(item, prefix ? prefix + separator + key : key)
-        } else put(out, prefix, input)
+      if (!o?.separator) return refuse()
+      const separatorOf = compile(o.separator)
+      const inner = compile(o.value)
+      return (data) => {
+        const separator = separatorOf(data)
+        if (typeof separator != 'string') return fail(node, name, separator)
+        const out: Obj = {}
+        const flatten = (value: unknown, prefix: string): void => {
+          if (isObj(value) || (!o.omitArrays && Array.isArray(value))) {
+            for (const [key, item] of Object.entries(value)) flatten(item, prefix ? prefix + separator + key : key)
+          } else put(out, prefix, value)
+        }
+        flatten(inner(data), '')
+        return out
       }
-      flatten(resolve(o.value, data), '')
-      return out
     }
     case '@merge': {
-      if (!o?.direction) return fail(node, name)
-      const direction = resolve(o.direction, data)
-      if (!Array.isArray(o.objects)) return fail(node, name)
-      const objects = o.objects.map((item) => resolve(item, data))
-      if (direction === 'left') objects.reverse()
-      const out: Obj = {}
-      for (const object of objects)
-        for (const key of Object.keys(Object(object))) put(out, key, (object as Obj)[key])
-      return out
+      if (!o?.direction || !Array.isArray(o.objects)) return refuse()
+      const directionOf = compile(o.direction)
+      const objects = o.objects.map(compile)
+      return (data) => {
+        const left = directionOf(data) === 'left'
+        const values = objects.map((object) => object(data))
+        if (left) values.reverse()
+        const out: Obj = {}
+        for (const value of values) for (const key of Object.keys(Object(value))) put(out, key, (value as Obj)[key])
+        return out
+      }
     }
     default:
-      return fail(
-        node,
-        name,
-        arg,
-        name == '@liquid' || name == '@transform' ? 'is not supported' : 'is not a mapping directive',
-      )
+      return () =>
+        fail(node, name, arg, name == '@liquid' || name == '@transform' ? 'is not supported' : 'is not a mapping directive')
   }
 }
 
@@ -222,10 +266,13 @@ function locate(mapping: unknown, node: object, path: string): string | undefine
   return undefined
 }
 
+const compiled = new WeakMap<object, Compiled>()
+
 /**
  * Applies a field mapping (`{ field: value-or-directive }`) to an event, as Segment's `transform` does:
  * directives evaluated, undefined results dropped, the result a fresh copy. Throws MappingError when a
- * directive cannot be evaluated. Run `checkMapping` once beforehand to list every problem up front.
+ * directive cannot be evaluated; run `checkMapping` once beforehand to list every problem up front.
+ * The mapping is compiled on first use and cached by identity: treat it as immutable afterwards.
  */
 export function applyMapping(mapping: unknown, event: object): Record<string, unknown> {
   const eventOk = isObj(event)
@@ -238,11 +285,11 @@ export function applyMapping(mapping: unknown, event: object): Record<string, un
   }
   root = mapping
   try {
-    return copy(resolve(mapping, event)) as Obj
+    let evaluate = compiled.get(mapping)
+    if (!evaluate) compiled.set(mapping, (evaluate = compile(mapping)))
+    return copy(evaluate(event)) as Obj
   } catch (error) {
-    // Ours, or what the engine throws for odd data (a cycle, a BigInt in @json, a value without a string form).
-    throw error instanceof MappingError
-      ? error
-      : new MappingError(`Cannot apply the mapping: ${String(error)}`)
+    // Ours, or what the engine throws for odd input (a cycle, a BigInt in @json, a value without a string form).
+    throw error instanceof MappingError ? error : new MappingError(`Cannot apply the mapping: ${String(error)}`)
   }
 }
