@@ -2,7 +2,7 @@
 // minified and gzipped at level 9, must stay within BUDGET bytes. Prints the size, the share of the
 // plugin's own code and of core, and exits 1 when over budget.
 // Usage: npx tsx packages/browser-plugin/scripts/size.ts [--json]   (or `pnpm --filter @qualtrics-relay/browser-plugin size`)
-import { build, type BuildOptions, type Metafile } from 'esbuild'
+import { build, type BuildOptions } from 'esbuild'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 
