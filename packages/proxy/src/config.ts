@@ -684,7 +684,7 @@ export function loadConfig(options: { configPath?: string; env?: Env } = {}): Pr
       ])
     }
   }
-  const config = parseConfig(env, text, path ?? 'the built-in demo configuration')
+  const config = parseConfig(env, text, path ?? 'the environment (no config file)')
   if (path !== undefined && config.storage.path !== ':memory:') {
     config.storage = { path: resolve(dirname(path), config.storage.path) }
   }

@@ -6,10 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   contactItem,
   delivered,
+  FAST_DELIVERY,
   feedbackItem,
   messageId,
   postBatch,
   purchaseItem,
+  request,
   startHarness,
   tempDir,
   waitFor,
@@ -164,12 +166,29 @@ describe('faults at Qualtrics are recovered without duplicates', () => {
       .map((l) => JSON.parse(l) as { component?: string; level: number })
       .filter((l) => l.component === 'qualtrics' && l.level === 40)
     expect(failedCalls.length).toBeGreaterThan(0)
+    const metrics = (await request(`${h.url}/metrics`)).text
+    expect(metrics).toMatch(/relay_items_retried_total\{action="[A-Za-z]+",code="[A-Z_]+"\} [1-9]/)
     expect(transactionsOf(h)).toHaveLength(6)
     expect(duplicatedKeys(h)).toEqual([])
     // One contact per user, however often the calls failed.
     const users = new Set(h.sandbox.inspect().contacts.map((c) => c.extRef))
     expect(users).toEqual(new Set(['user-0', 'user-1', 'user-2']))
     expect(h.sandbox.inspect().contacts).toHaveLength(3)
+  })
+
+  it('stays under a real brand rate limit that sends no Retry-After, and delivers once', async () => {
+    // The engine's own limit is set below the brand's, as in production (2,400 of 3,000/min), but its
+    // burst is larger than the brand's bucket, so the first burst meets 429s.
+    harness = await startHarness({
+      config: { delivery: { ...FAST_DELIVERY, requestsPerMinute: 500, burst: 4 } },
+    })
+    const h = harness
+    h.sandbox.setRateLimit({ perMinute: 600, burst: 2, retryAfter: false })
+    const ids = await sendPurchases(h, 6)
+    for (const id of ids) await delivered(h.url, id, 'wk_test', 20_000)
+    expect(h.sandbox.inspect().requests.some((r) => r.rateLimited === true)).toBe(true)
+    expect(transactionsOf(h)).toHaveLength(6)
+    expect(duplicatedKeys(h)).toEqual([])
   })
 
   it('retries workflow starts through 5xx and delivers each once', async () => {

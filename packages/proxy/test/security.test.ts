@@ -420,6 +420,23 @@ describe('signed identities', () => {
   })
 })
 
+describe('what other write keys can see', () => {
+  it('never serves the signing secret in settings', async () => {
+    const answer = await get('/v1/settings?writeKey=wk_signed', { headers: { Origin: SIGNED_SITE } })
+    expect(answer.status).toBe(200)
+    expect(answer.text).not.toContain(SIGNING_SECRET)
+    expect(answer.text).not.toContain('SIGNING_SECRET')
+  })
+
+  it("does not show one write key's messages to another", async () => {
+    const item = contactItem(h.sandbox)
+    expect((await post({ writeKey: 'wk_test', items: [item] })).status).toBe(202)
+    expect((await get(`/v1/messages/${item.messageId}?writeKey=wk_test`)).status).toBe(200)
+    const other = await get(`/v1/messages/${item.messageId}?writeKey=wk_signed`)
+    expect(other.status).toBe(404)
+  })
+})
+
 describe('admin API', () => {
   it.each([
     ['no Authorization header', {}],
