@@ -75,7 +75,7 @@ export interface ProxyModeOptions extends CommonOptions {
   writeKey: string
   /** Mappings evaluated here. Default: fetched from the proxy (`GET /v1/settings`). */
   mappings?: MappingInput[]
-  /** Most items in one `POST /v1/batch`. Default 20. */
+  /** Most items in one `POST /v1/batch` (bodies also stay under 90 KB). Default 50. */
   batchSize?: number
   /** How long an item waits for others to fill its batch, in ms. Default 5. */
   lingerMs?: number
@@ -136,7 +136,7 @@ export const DEFAULTS = {
   flushTimeoutMs: 30_000,
   requestTimeoutMs: 10_000,
   proxyRequestTimeoutMs: 5_000,
-  batchSize: 20,
+  batchSize: 50,
   lingerMs: 5,
   maxAttempts: 3,
   settingsMaxAgeMs: 60_000,

@@ -103,9 +103,13 @@ export function createQualtricsNodePlugin(options: QualtricsNodePluginOptions): 
     try {
       await withTimeout(deliver(ctx, controller.signal, stage), config.timeoutMs, () => {
         controller.abort()
+        const handedOver =
+          stage.now === 'waiting for delivery' ||
+          stage.now === 'enqueueing' ||
+          stage.now === 'posting to the proxy'
         return new PluginTimeoutError(
           `Qualtrics: event ${ctx.event.messageId ?? ctx.id} timed out after ${config.timeoutMs} ms while ${stage.now}` +
-            (stage.now === 'waiting for delivery' ? '; its items stay queued' : ''),
+            (handedOver ? '; its items stay queued and may still be delivered' : ''),
           config.timeoutMs,
         )
       })
