@@ -66,6 +66,9 @@ function toOptions(args: CliArgs): StartSandboxOptions {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  // A closed pipe (e.g. `| head`) must not crash the sandbox while it prints or stops.
+  process.stdout.on('error', () => undefined)
+  process.stderr.on('error', () => undefined)
   let args: CliArgs
   let options: StartSandboxOptions
   try {
