@@ -1,7 +1,7 @@
 // The three Qualtrics actions as data: labels, descriptions, default mappings and default triggers.
 // Types and requiredness come from fields.ts. Keys and field names follow Segment's "Qualtrics
 // (Actions)" destination, so mappings copied from Segment keep working.
-import { ACTION_FIELDS, type FieldShape, type FieldType } from './fields'
+import { ACTION_FIELDS, FIELD_TYPES, type FieldCode, type FieldType } from './fields'
 import type { ActionKey } from './payloads'
 
 export type { FieldType }
@@ -85,12 +85,14 @@ function define<K extends ActionKey>(
   defaultTrigger: string | null,
   texts: Record<keyof (typeof ACTION_FIELDS)[K], FieldText>,
 ): ActionDefinition {
-  const shapes: Record<string, FieldShape> = ACTION_FIELDS[key]
+  const codes: Record<string, FieldCode> = ACTION_FIELDS[key]
   const labelled: Record<string, FieldText> = texts
-  const fields = Object.keys(shapes).map((field): FieldDefinition => {
-    const [type, required] = shapes[field] as FieldShape
-    return { key: field, type, required, ...(labelled[field] as FieldText) }
-  })
+  const fields = Object.entries(codes).map(([field, code]): FieldDefinition => ({
+    key: field,
+    type: FIELD_TYPES[code.toLowerCase() as Lowercase<FieldCode>],
+    required: code === 'S',
+    ...(labelled[field] as FieldText),
+  }))
   return { key, title, description, defaultTrigger, fields }
 }
 

@@ -1,39 +1,39 @@
-// The type and requiredness of every action field, kept compact because the browser's payload check
-// ships it. definitions.ts adds labels, descriptions and defaults on top of this table.
+// The type and requiredness of every action field, as one letter each because the browser's payload
+// check ships this table: s string, b boolean, o object, d date-time; upper case = required.
+// definitions.ts adds labels, descriptions and defaults on top of it.
 import type { ActionKey } from './payloads'
 
 export type FieldType = 'STRING' | 'BOOLEAN' | 'OBJECT' | 'DATETIME'
+export type FieldCode = 's' | 'S' | 'b' | 'o' | 'd'
 
-/** `[type, required]` per field, in the order they are shown. */
-export type FieldShape = readonly [FieldType, boolean]
+export const FIELD_TYPES: Record<Lowercase<FieldCode>, FieldType> = {
+  s: 'STRING',
+  b: 'BOOLEAN',
+  o: 'OBJECT',
+  d: 'DATETIME',
+}
 
 const contact = {
-  email: ['STRING', false],
-  phone: ['STRING', false],
-  firstName: ['STRING', false],
-  lastName: ['STRING', false],
-  language: ['STRING', false],
-  unsubscribed: ['BOOLEAN', false],
-  embeddedData: ['OBJECT', false],
-} as const satisfies Record<string, FieldShape>
+  email: 's',
+  phone: 's',
+  firstName: 's',
+  lastName: 's',
+  language: 's',
+  unsubscribed: 'b',
+  embeddedData: 'o',
+} as const
 
+/** Fields of each action, in the order they are shown. */
 export const ACTION_FIELDS = {
-  addContactToXmd: {
-    directoryId: ['STRING', true],
-    extRef: ['STRING', false],
-    ...contact,
-  },
+  addContactToXmd: { directoryId: 'S', extRef: 's', ...contact },
   upsertContactTransaction: {
-    directoryId: ['STRING', true],
-    mailingListId: ['STRING', true],
-    contactId: ['STRING', false],
-    extRef: ['STRING', true],
+    directoryId: 'S',
+    mailingListId: 'S',
+    contactId: 's',
+    extRef: 'S',
     ...contact,
-    transactionDate: ['DATETIME', false],
-    transactionData: ['OBJECT', false],
+    transactionDate: 'd',
+    transactionData: 'o',
   },
-  triggerXflowWorkflow: {
-    workflowUrl: ['STRING', true],
-    eventPayload: ['OBJECT', false],
-  },
-} as const satisfies Record<ActionKey, Record<string, FieldShape>>
+  triggerXflowWorkflow: { workflowUrl: 'S', eventPayload: 'o' },
+} as const satisfies Record<ActionKey, Record<string, FieldCode>>

@@ -1,10 +1,12 @@
 // Checks and normalises a mapped payload before it leaves: types, required fields, Qualtrics id forms,
-// dates, data limits and workflow hosts. Runs in the browser (before queueing) and again in the proxy.
-import { describeValue, PayloadValidationError, type FieldIssue } from '../errors'
-import { ACTION_FIELDS, type FieldShape } from '../actions/fields'
+// dates, data limits and workflow hosts. Runs in the browser (before queueing) and again in the proxy,
+// so it is written to stay small.
+import { ACTION_FIELDS, type FieldCode } from '../actions/fields'
 import type { ActionKey, PayloadByAction } from '../actions/payloads'
+import { PayloadValidationError, type FieldIssue } from '../errors'
 import { flattenData } from './flatten-data'
 import { toQualtricsDate } from './format-date'
+import { issue } from './issue'
 import { isQualtricsUrl } from './qualtrics-url'
 
 export interface PayloadCheckOptions {
@@ -18,127 +20,72 @@ export type PayloadCheck<K extends ActionKey> =
   { payload: PayloadByAction[K]; issues: [] } | { payload?: undefined; issues: FieldIssue[] }
 
 const ID_PREFIXES: Record<string, string> = { directoryId: 'POOL_', mailingListId: 'CG_', contactId: 'CID_' }
-const ID_BODY = /^[A-Za-z0-9]{1,40}$/
 const MAX_WORKFLOW_BODY = 100 * 1024
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  !!v && typeof v == 'object' && !Array.isArray(v)
 
-/** Returns the normalised payload, or every problem found. Never throws. */
+/** Returns the normalised payload, or every problem found. Throws only on a circular eventPayload. */
 export function checkPayload<K extends ActionKey>(
   action: K,
   raw: unknown,
   options: PayloadCheckOptions = {},
 ): PayloadCheck<K> {
   const issues: FieldIssue[] = []
-  const shapes: Record<string, FieldShape> | undefined = ACTION_FIELDS[action]
-  if (!shapes)
-    return {
-      issues: [{ path: 'action', message: `is not a known action (Received: ${describeValue(action)})` }],
-    }
-  if (!isPlainObject(raw))
-    return { issues: [{ path: 'payload', message: `must be an object (Received: ${describeValue(raw)})` }] }
+  const codes: Record<string, FieldCode> | undefined = ACTION_FIELDS[action]
+  if (!codes) return { issues: [issue('action', 'is not a known action', action)] }
+  if (!isObject(raw)) return { issues: [issue('payload', 'must be an object', raw)] }
 
   const out: Record<string, unknown> = {}
-  for (const key of Object.keys(raw)) {
-    if (!Object.prototype.hasOwnProperty.call(shapes, key)) {
-      issues.push({
-        path: key,
-        message: `is not a field of ${action} (Received: ${describeValue(raw[key])})`,
-      })
-    }
-  }
-  for (const key of Object.keys(shapes)) {
-    const [type, required] = shapes[key] as FieldShape
+  for (const key in raw)
+    if (!{}.hasOwnProperty.call(codes, key)) issues.push(issue(key, `is not a field of ${action}`, raw[key]))
+  for (const key in codes) {
+    const code = codes[key] as FieldCode
     let value = raw[key]
-    if (value === null || value === undefined || value === '') {
-      if (required) issues.push({ path: key, message: `is required (Received: ${describeValue(value)})` })
+    let expected = ''
+    if (value == null || value === '') {
+      if (code == 'S') issues.push(issue(key, 'is required', value))
       continue
     }
-    if (type === 'STRING') {
-      if (typeof value === 'number' && Number.isFinite(value)) value = String(value)
-      if (typeof value !== 'string') {
-        issues.push({ path: key, message: `must be a string (Received: ${describeValue(value)})` })
-        continue
-      }
-      const prefix = ID_PREFIXES[key]
-      if (prefix && !(value.startsWith(prefix) && ID_BODY.test(value.slice(prefix.length)))) {
-        issues.push({
-          path: key,
-          message: `must be a Qualtrics id like ${prefix}… (Received: ${describeValue(value)})`,
-        })
-        continue
-      }
-    } else if (type === 'BOOLEAN') {
-      if (value === 'true' || value === 'false') value = value === 'true'
-      if (typeof value !== 'boolean') {
-        issues.push({ path: key, message: `must be a boolean (Received: ${describeValue(value)})` })
-        continue
-      }
-    } else if (type === 'DATETIME') {
-      const date = toQualtricsDate(value)
-      if (date === undefined) {
-        issues.push({
-          path: key,
-          message: `must be a date, e.g. an ISO 8601 string (Received: ${describeValue(value)})`,
-        })
-        continue
-      }
-      value = date
-    } else if (!isPlainObject(value)) {
-      issues.push({ path: key, message: `must be an object (Received: ${describeValue(value)})` })
-      continue
+    if (code == 'b') {
+      if (value == 'true' || value == 'false') value = value == 'true'
+      if (typeof value != 'boolean') expected = 'must be a boolean'
+    } else if (code == 'o') {
+      if (!isObject(value)) expected = 'must be an object'
+    } else if (code == 'd') {
+      value = toQualtricsDate(value)
+      if (!value) expected = 'must be a date, e.g. an ISO 8601 string'
+    } else {
+      if (typeof value == 'number' && Number.isFinite(value)) value = '' + value
+      const prefix = ID_PREFIXES[key] ?? ''
+      if (typeof value != 'string') expected = 'must be a string'
+      else if (
+        prefix &&
+        !(value.startsWith(prefix) && /^[A-Za-z0-9]{1,40}$/.test(value.slice(prefix.length)))
+      )
+        expected = `must be a Qualtrics id like ${prefix}…`
     }
-    out[key] = value
+    if (expected) issues.push(issue(key, expected, raw[key]))
+    else out[key] = value
   }
 
-  if (action === 'triggerXflowWorkflow') {
-    checkWorkflow(out, options, issues)
+  if (action == 'triggerXflowWorkflow') {
+    const url = out.workflowUrl as string | undefined
+    if (url && !isQualtricsUrl(url, options.workflowOrigins))
+      issues.push(issue('workflowUrl', 'must be an https URL on a *.qualtrics.com host', url))
+    const size = (JSON.stringify((out.eventPayload ??= {})) ?? '').length
+    if (size > MAX_WORKFLOW_BODY)
+      issues.push(issue('eventPayload', `must be at most ${MAX_WORKFLOW_BODY} characters as JSON`, size))
   } else {
-    for (const key of ['embeddedData', 'transactionData']) {
-      if (isPlainObject(out[key])) out[key] = flattenData(out[key], key, issues)
-    }
-    if (action === 'upsertContactTransaction') {
+    for (const key of ['embeddedData', 'transactionData'])
+      if (out[key]) out[key] = flattenData(out[key] as Record<string, unknown>, key, issues)
+    if (action == 'upsertContactTransaction') {
       out.transactionDate ??= toQualtricsDate((options.now ?? Date.now)())
       out.transactionData ??= {}
-    } else if (out.extRef === undefined && out.email === undefined && out.phone === undefined) {
-      issues.push({
-        path: 'extRef',
-        message: 'or email or phone is needed to identify the contact (Received: none of them)',
-      })
-    }
+    } else if (!out.extRef && !out.email && !out.phone)
+      issues.push(issue('extRef', 'or email or phone is needed to identify the contact', undefined))
   }
   return issues.length ? { issues } : { payload: out as unknown as PayloadByAction[K], issues: [] }
-}
-
-function checkWorkflow(
-  out: Record<string, unknown>,
-  options: PayloadCheckOptions,
-  issues: FieldIssue[],
-): void {
-  const url = out.workflowUrl
-  if (typeof url === 'string' && !isQualtricsUrl(url, options.workflowOrigins)) {
-    issues.push({
-      path: 'workflowUrl',
-      message: `must be an https URL on a *.qualtrics.com host (Received: ${describeValue(url)})`,
-    })
-  }
-  out.eventPayload ??= {}
-  let size = 0
-  try {
-    size = JSON.stringify(out.eventPayload).length
-  } catch {
-    issues.push({
-      path: 'eventPayload',
-      message: 'must be serialisable as JSON (Received: a circular or BigInt value)',
-    })
-  }
-  if (size > MAX_WORKFLOW_BODY) {
-    issues.push({
-      path: 'eventPayload',
-      message: `is ${size} characters as JSON; Qualtrics accepts at most ${MAX_WORKFLOW_BODY}`,
-    })
-  }
 }
 
 /** Like checkPayload, but throws a PayloadValidationError listing every problem. */
@@ -148,7 +95,6 @@ export function validatePayload<K extends ActionKey>(
   options?: PayloadCheckOptions,
 ): PayloadByAction[K] {
   const result = checkPayload(action, raw, options)
-  if (result.payload === undefined)
-    throw new PayloadValidationError(`Invalid ${action} payload`, result.issues)
+  if (!result.payload) throw new PayloadValidationError(`Invalid ${action} payload`, result.issues)
   return result.payload
 }

@@ -52,39 +52,43 @@ describe('checkPayload', () => {
     expect(result.transactionDate).toBe(expected)
   })
 
-  it.each([
-    ['addContactToXmd', { ...contact, directoryId: 'pool_1' }, 'directoryId'],
-    ['addContactToXmd', { ...contact, directoryId: 'POOL_a/b' }, 'directoryId'],
-    ['upsertContactTransaction', { ...transaction, mailingListId: 'ML_1' }, 'mailingListId'],
-    ['upsertContactTransaction', { ...transaction, contactId: 'CG_1' }, 'contactId'],
-    ['upsertContactTransaction', { ...transaction, transactionDate: 'yesterday' }, 'transactionDate'],
-    ['upsertContactTransaction', { ...transaction, transactionDate: 8.7e15 }, 'transactionDate'],
-    ['upsertContactTransaction', { ...transaction, transactionData: [1, 2] }, 'transactionData'],
-    ['upsertContactTransaction', { ...transaction, extRef: '' }, 'extRef'],
-    ['addContactToXmd', { ...contact, unsubscribed: 'no' }, 'unsubscribed'],
-    ['addContactToXmd', { ...contact, email: { a: 1 } }, 'email'],
-    ['addContactToXmd', { directoryId: contact.directoryId, firstName: 'Ann' }, 'extRef'],
-    ['addContactToXmd', { ...contact, embeddedData: { ['k'.repeat(201)]: 'v' } }, 'embeddedData'],
-    ['addContactToXmd', { ...contact, embeddedData: { plan: 'x'.repeat(1025) } }, 'embeddedData.plan'],
-    ['addContactToXmd', { ...contact, embeddedData: { n: Infinity } }, 'embeddedData.n'],
-    ['addContactToXmd', { ...contact, nickname: 'Al' }, 'nickname'],
-    ['triggerXflowWorkflow', { workflowUrl: 'http://iad1.qualtrics.com/x' }, 'workflowUrl'],
-    ['triggerXflowWorkflow', { workflowUrl: 'https://qualtrics.com.evil.test/x' }, 'workflowUrl'],
-    ['triggerXflowWorkflow', { workflowUrl: 'https://iad1.qualtrics.com@evil.test/x' }, 'workflowUrl'],
-    ['triggerXflowWorkflow', { workflowUrl: 'https://127.0.0.1/inbound-event' }, 'workflowUrl'],
-    ['triggerXflowWorkflow', { workflowUrl: 'https://iad1.qualtrics.com:8443/x' }, 'workflowUrl'],
-    ['triggerXflowWorkflow', { workflowUrl: 'https://evil.test/?q=.qualtrics.com' }, 'workflowUrl'],
-    [
-      'triggerXflowWorkflow',
-      { workflowUrl: 'https://iad1.qualtrics.com/x', eventPayload: 'hi' },
-      'eventPayload',
-    ],
-    [
-      'triggerXflowWorkflow',
-      { workflowUrl: 'https://iad1.qualtrics.com/x', eventPayload: { big: 'x'.repeat(102_400) } },
-      'eventPayload',
-    ],
-  ] as const)('%s refuses %j at %s', (action, payload, path) => {
+  it.each(
+    (
+      [
+        ['addContactToXmd', { ...contact, directoryId: 'pool_1' }, 'directoryId'],
+        ['addContactToXmd', { ...contact, directoryId: 'POOL_a/b' }, 'directoryId'],
+        ['upsertContactTransaction', { ...transaction, mailingListId: 'ML_1' }, 'mailingListId'],
+        ['upsertContactTransaction', { ...transaction, contactId: 'CG_1' }, 'contactId'],
+        ['upsertContactTransaction', { ...transaction, transactionDate: 'yesterday' }, 'transactionDate'],
+        ['upsertContactTransaction', { ...transaction, transactionDate: 8.7e15 }, 'transactionDate'],
+        ['upsertContactTransaction', { ...transaction, transactionData: [1, 2] }, 'transactionData'],
+        ['upsertContactTransaction', { ...transaction, extRef: '' }, 'extRef'],
+        ['addContactToXmd', { ...contact, unsubscribed: 'no' }, 'unsubscribed'],
+        ['addContactToXmd', { ...contact, email: { a: 1 } }, 'email'],
+        ['addContactToXmd', { directoryId: contact.directoryId, firstName: 'Ann' }, 'extRef'],
+        ['addContactToXmd', { ...contact, embeddedData: { ['k'.repeat(201)]: 'v' } }, 'embeddedData'],
+        ['addContactToXmd', { ...contact, embeddedData: { plan: 'x'.repeat(1025) } }, 'embeddedData.plan'],
+        ['addContactToXmd', { ...contact, embeddedData: { n: Infinity } }, 'embeddedData.n'],
+        ['addContactToXmd', { ...contact, nickname: 'Al' }, 'nickname'],
+        ['triggerXflowWorkflow', { workflowUrl: 'http://iad1.qualtrics.com/x' }, 'workflowUrl'],
+        ['triggerXflowWorkflow', { workflowUrl: 'https://qualtrics.com.evil.test/x' }, 'workflowUrl'],
+        ['triggerXflowWorkflow', { workflowUrl: 'https://iad1.qualtrics.com@evil.test/x' }, 'workflowUrl'],
+        ['triggerXflowWorkflow', { workflowUrl: 'https://127.0.0.1/inbound-event' }, 'workflowUrl'],
+        ['triggerXflowWorkflow', { workflowUrl: 'https://iad1.qualtrics.com:8443/x' }, 'workflowUrl'],
+        ['triggerXflowWorkflow', { workflowUrl: 'https://evil.test/?q=.qualtrics.com' }, 'workflowUrl'],
+        [
+          'triggerXflowWorkflow',
+          { workflowUrl: 'https://iad1.qualtrics.com/x', eventPayload: 'hi' },
+          'eventPayload',
+        ],
+        [
+          'triggerXflowWorkflow',
+          { workflowUrl: 'https://iad1.qualtrics.com/x', eventPayload: { big: 'x'.repeat(102_400) } },
+          'eventPayload',
+        ],
+      ] as const
+    ).map(([action, payload, path]) => ({ action, payload, path })),
+  )('$action refuses a payload with a bad $path', ({ action, payload, path }) => {
     const result = checkPayload(action, payload, { now })
     expect(result.payload).toBeUndefined()
     expect(result.issues.map((i) => i.path)).toContain(path)
@@ -135,7 +139,7 @@ describe('checkPayload', () => {
     ).toThrowErrorMatchingInlineSnapshot(`
       [PayloadValidationError: Invalid upsertContactTransaction payload
         - colour: is not a field of upsertContactTransaction (Received: "red")
-        - mailingListId: must be a Qualtrics id like CG_… (Received: "42")
+        - mailingListId: must be a Qualtrics id like CG_… (Received: 42)
         - extRef: is required (Received: undefined)
         - transactionDate: must be a date, e.g. an ISO 8601 string (Received: "soon")]
     `)
