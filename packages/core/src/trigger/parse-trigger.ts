@@ -52,6 +52,9 @@ function show(text: string): string {
   return shown.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))
 }
 
+/** One character for a message, quoted and escaped: "<", "\"", "\r". */
+const char = (c: string) => JSON.stringify(c)
+
 function found(token: Token): string {
   if (token.kind === 'eos') return 'the end of the trigger'
   return token.kind === 'string' ? show(token.raw) : `"${show(token.raw)}"`
@@ -84,7 +87,7 @@ function tokenize(source: string): Token[] {
       i = close + 1
       if (!isTerminator(at(i))) {
         fail(
-          `Expected a space, ",", ")" or the end after the string at position ${start}, found "${show(at(i))}" at position ${i}`,
+          `Expected a space, ",", ")" or the end after the string at position ${start}, found ${char(at(i))} at position ${i}`,
           i,
         )
       }
@@ -127,10 +130,7 @@ function tokenize(source: string): Token[] {
       } while (i < source.length && isIdentChar(at(i)))
       const next = at(i)
       if (!(isTerminator(next) || '.(=!'.includes(next))) {
-        fail(
-          `Unexpected character "${show(next)}" after "${show(source.slice(start, i))}" at position ${i}`,
-          i,
-        )
+        fail(`Unexpected character ${char(next)} after "${show(source.slice(start, i))}" at position ${i}`, i)
       }
       push('ident', name, start, i)
     } else if (isDigit(c) || c === '-' || c === '+') {
@@ -144,7 +144,7 @@ function tokenize(source: string): Token[] {
     } else if ('(),.[]'.includes(c)) {
       push('punct', c, i, ++i)
     } else {
-      fail(`Unexpected character "${show(c)}" at position ${i}`, i)
+      fail(`Unexpected character ${char(c)} at position ${i}`, i)
     }
   }
   push('eos', '', source.length, source.length)
@@ -381,7 +381,11 @@ export function parseTrigger(text: string): TriggerNode {
       )
     }
     if (operator.kind === 'op' && operator.text.length === 2 && !operator.spaced) {
-      fail(`Expected a space after "${operator.text}" at position ${operator.pos + 2}`, operator.pos + 2)
+      const after = operator.pos + 2
+      fail(
+        `Expected a space after "${operator.text}" at position ${after}, found ${char(text.charAt(after))}`,
+        after,
+      )
     }
     next()
     return { node: condition(field, (word || operator.text) as TriggerOperator, parseLiteral(operator)) }

@@ -254,7 +254,9 @@ function mayTouch(prev: Piece, next: Piece): boolean {
 
 type Gen = fc.GeneratorValue
 
-const pick = <T>(g: Gen, values: readonly T[]): T => g(fc.constantFrom<T>, ...values)
+// One builder for every pick, so fc.gen() can cache it.
+const fromValues = <T>(...values: T[]) => fc.constantFrom(...values)
+const pick = <T>(g: Gen, values: readonly T[]): T => g(fromValues<T>, ...values)
 const int = (g: Gen, min: number, max: number): number => g(fc.integer, { min, max })
 
 function render(g: Gen, pieces: Piece[]): string {
