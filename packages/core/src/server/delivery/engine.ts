@@ -11,6 +11,7 @@
 //   outcome ─▶ delivered | retry (backoff with jitter, Retry-After) | dead letter (replayable)
 
 import { randomUUID } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
 import type { DeliveryItem, TransactionPayload } from '../../actions/payloads'
 import { describeValue, PayloadValidationError, RelayError, type FieldIssue } from '../../errors'
 import type { ContactTransaction } from '../qualtrics/types'
@@ -225,6 +226,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
   const slots = createSemaphore(opts.maxConcurrentRequests)
 
   let controller = new AbortController()
+  setMaxListeners(0, controller.signal)
   let running = false
   let loop: Promise<void> | undefined
   let lastRenewal = Number.NEGATIVE_INFINITY
@@ -232,6 +234,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
   const held = new Map<string, Held>()
   const buffers = new Map<string, BatchEntry[]>()
   const lingerTokens = new Map<string, object>()
+  /** The loop claims again once this many slots are free (or nothing is held). */
+  const lowWater = Math.max(1, Math.floor(opts.maxInFlight / 4))
   /** flush() calls in progress. */
   let flushing = 0
 
@@ -715,6 +719,11 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     while (running) {
       await renewLeases()
       await prune()
+      // Claim in chunks, not one item per completion: a claim scans the queue.
+      if (held.size > 0 && opts.maxInFlight - held.size < lowWater) {
+        await idle(opts.pollIntervalMs)
+        continue
+      }
       let capacity = 0
       let fresh: Held[] = []
       try {
@@ -746,6 +755,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
 
   function freshController(): void {
     if (controller.signal.aborted) controller = new AbortController()
+    // Every waiter (request slot, token, linger) listens for stop on this one signal.
+    setMaxListeners(0, controller.signal)
   }
 
   return {

@@ -23,10 +23,17 @@ export function createMemoryStore(): DeliveryStore {
   const items = new Map<string, StoredItem>()
   const byPair = new Map<string, string>()
   const byMessage = new Map<string, string[]>()
-  /** Ids of items that are pending or leased: the only ones `claim` looks at. */
-  const active = new Set<string>()
+  /** When each pending or leased item is due (pending: next attempt; leased: lease end). */
+  const schedule = createSchedule()
   const contacts = new Map<string, { contactId: string; expiresAt: number }>()
+  const stateCounts: StateCounts = { pending: 0, leased: 0, delivered: 0, dead: 0 }
   let closed = false
+
+  function setState(item: StoredItem, state: StoredItem['state']): void {
+    stateCounts[item.state]--
+    stateCounts[state]++
+    item.state = state
+  }
 
   const copy = (item: StoredItem): StoredItem => ({ ...item })
 
@@ -79,11 +86,12 @@ export function createMemoryStore(): DeliveryStore {
           nextAttemptAt: now,
         } as StoredItem
         items.set(item.id, stored)
+        stateCounts.pending++
         byPair.set(pair, item.id)
         const ids = byMessage.get(item.messageId)
         if (ids === undefined) byMessage.set(item.messageId, [item.id])
         else ids.push(item.id)
-        active.add(item.id)
+        schedule.set(item.id, now)
         results.push({ ...base, status: 'accepted' })
       }
       return results
@@ -92,21 +100,20 @@ export function createMemoryStore(): DeliveryStore {
     async claim({ now, limit, leaseMs, owner }: ClaimOptions): Promise<StoredItem[]> {
       check()
       if (limit <= 0) return []
-      const due: StoredItem[] = []
-      for (const id of active) {
+      const claimed: StoredItem[] = []
+      while (claimed.length < limit) {
+        const id = schedule.popDue(now)
+        if (id === undefined) break
         const item = items.get(id)
         if (item === undefined) continue
-        if (item.state === 'pending' ? item.nextAttemptAt <= now : (item.leaseUntil ?? 0) <= now)
-          due.push(item)
-      }
-      due.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1))
-      return due.slice(0, limit).map((item) => {
-        item.state = 'leased'
+        setState(item, 'leased')
         item.leaseOwner = owner
         item.leaseUntil = now + leaseMs
         item.updatedAt = now
-        return copy(item)
-      })
+        schedule.set(id, item.leaseUntil)
+        claimed.push(copy(item))
+      }
+      return claimed
     },
 
     async markDelivered(id: string, owner: string, now: number, result?: ItemResult): Promise<boolean> {
@@ -114,10 +121,10 @@ export function createMemoryStore(): DeliveryStore {
       const item = leasedBy(id, owner)
       if (item === undefined) return false
       settle(item, now)
-      item.state = 'delivered'
+      setState(item, 'delivered')
       item.deliveredAt = now
       if (result !== undefined) item.result = { ...result }
-      active.delete(id)
+      schedule.delete(id)
       return true
     },
 
@@ -126,10 +133,11 @@ export function createMemoryStore(): DeliveryStore {
       const item = leasedBy(id, owner)
       if (item === undefined) return false
       settle(item, update.now)
-      item.state = 'pending'
+      setState(item, 'pending')
       item.nextAttemptAt = update.nextAttemptAt
       item.attempts = update.attempts
       item.lastError = { ...update.error }
+      schedule.set(id, update.nextAttemptAt)
       return true
     },
 
@@ -138,10 +146,10 @@ export function createMemoryStore(): DeliveryStore {
       const item = leasedBy(id, owner)
       if (item === undefined) return false
       settle(item, update.now)
-      item.state = 'dead'
+      setState(item, 'dead')
       item.attempts = update.attempts
       item.lastError = { ...update.error }
-      active.delete(id)
+      schedule.delete(id)
       return true
     },
 
@@ -158,6 +166,7 @@ export function createMemoryStore(): DeliveryStore {
         if (item === undefined) continue
         item.leaseUntil = leaseUntil
         item.updatedAt = now
+        schedule.set(id, leaseUntil)
         renewed++
       }
       return renewed
@@ -170,8 +179,9 @@ export function createMemoryStore(): DeliveryStore {
         const item = leasedBy(id, owner)
         if (item === undefined) continue
         settle(item, now)
-        item.state = 'pending'
+        setState(item, 'pending')
         item.nextAttemptAt = now
+        schedule.set(id, now)
         released++
       }
       return released
@@ -203,12 +213,12 @@ export function createMemoryStore(): DeliveryStore {
       for (const id of targets) {
         const item = items.get(id)
         if (item === undefined || item.state !== 'dead') continue
-        item.state = 'pending'
+        setState(item, 'pending')
         item.attempts = 0
         item.createdAt = now
         item.updatedAt = now
         item.nextAttemptAt = now
-        active.add(id)
+        schedule.set(id, now)
         replayed++
       }
       return replayed
@@ -216,21 +226,12 @@ export function createMemoryStore(): DeliveryStore {
 
     async nextDueAt(): Promise<number | undefined> {
       check()
-      let next: number | undefined
-      for (const id of active) {
-        const item = items.get(id)
-        if (item === undefined) continue
-        const at = item.state === 'pending' ? item.nextAttemptAt : (item.leaseUntil ?? 0)
-        if (next === undefined || at < next) next = at
-      }
-      return next
+      return schedule.next()
     },
 
     async counts(): Promise<StateCounts> {
       check()
-      const counts: StateCounts = { pending: 0, leased: 0, delivered: 0, dead: 0 }
-      for (const item of items.values()) counts[item.state]++
-      return counts
+      return { ...stateCounts }
     },
 
     async getContact(key: string, now: number): Promise<string | undefined> {
@@ -260,6 +261,7 @@ export function createMemoryStore(): DeliveryStore {
       for (const [id, item] of items) {
         if (item.state !== 'delivered' || item.updatedAt >= deliveredBefore) continue
         items.delete(id)
+        stateCounts.delivered--
         byPair.delete(pairKey(item.messageId, item.mappingId))
         const ids = byMessage.get(item.messageId)?.filter((x) => x !== id) ?? []
         if (ids.length === 0) byMessage.delete(item.messageId)
@@ -277,6 +279,90 @@ export function createMemoryStore(): DeliveryStore {
 
     async close(): Promise<void> {
       closed = true
+    },
+  }
+}
+
+interface Entry {
+  at: number
+  id: string
+  version: number
+}
+
+const before = (a: Entry, b: Entry) => a.at < b.at || (a.at === b.at && a.id < b.id)
+
+/**
+ * Due times by item: a binary min-heap ordered by (time, id) with lazy deletion. Setting or deleting
+ * an item bumps its version; heap entries of an older version are dropped when they reach the top.
+ * Claiming k of n items costs O(k log n), not a scan of the queue.
+ */
+function createSchedule() {
+  const heap: Entry[] = []
+  const versions = new Map<string, number>()
+
+  function swap(i: number, j: number): void {
+    const t = heap[i]!
+    heap[i] = heap[j]!
+    heap[j] = t
+  }
+  function up(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (!before(heap[i]!, heap[parent]!)) return
+      swap(i, parent)
+      i = parent
+    }
+  }
+  function down(i: number): void {
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let min = i
+      if (l < heap.length && before(heap[l]!, heap[min]!)) min = l
+      if (r < heap.length && before(heap[r]!, heap[min]!)) min = r
+      if (min === i) return
+      swap(i, min)
+      i = min
+    }
+  }
+  function pop(): Entry | undefined {
+    const top = heap[0]
+    const last = heap.pop()
+    if (top !== undefined && last !== undefined && heap.length > 0) {
+      heap[0] = last
+      down(0)
+    }
+    return top
+  }
+  /** Drops stale entries from the top; returns the live top. */
+  function live(): Entry | undefined {
+    for (;;) {
+      const top = heap[0]
+      if (top === undefined || versions.get(top.id) === top.version) return top
+      pop()
+    }
+  }
+
+  return {
+    set(id: string, at: number): void {
+      const version = (versions.get(id) ?? 0) + 1
+      versions.set(id, version)
+      heap.push({ at, id, version })
+      up(heap.length - 1)
+    },
+    delete(id: string): void {
+      versions.delete(id)
+    },
+    /** Removes and returns the earliest item due at `now`, if any. */
+    popDue(now: number): string | undefined {
+      const top = live()
+      if (top === undefined || top.at > now) return undefined
+      pop()
+      versions.delete(top.id)
+      return top.id
+    },
+    next(): number | undefined {
+      return live()?.at
     },
   }
 }
