@@ -233,9 +233,25 @@ describe('direct mode', () => {
     expect(errors).toHaveLength(1)
     expect((err as Error).name).toBe('PluginTimeoutError')
     expect((err as Error).message).toMatchInlineSnapshot(
-      `"Qualtrics: event slow-1 timed out after 100 ms while waiting for delivery; its items stay queued"`,
+      `"Qualtrics: event slow-1 timed out after 100 ms while waiting for delivery; its items stay queued and may still be delivered"`,
     )
     await p.flush()
     expect(sandbox.inspect().contacts.filter((c) => c.extRef === 'user-slow')).toHaveLength(1)
+  })
+
+  it('keeps the token out of log lines and errors, even when Qualtrics refuses it', async () => {
+    const token = 'wrong-token-0123456789abcdefghijklmnop'
+    const lines: string[] = []
+    const logger = {
+      info: (fields: object, message: string) => lines.push(`${message} ${JSON.stringify(fields)}`),
+      warn: (fields: object, message: string) => lines.push(`${message} ${JSON.stringify(fields)}`),
+    }
+    await withPlugin({ apiToken: token, logger, waitForDelivery: true })
+    const { err } = await identify(analytics, { userId: 'user-z', messageId: 'token-1' })
+
+    expect((err as QualtricsDeliveryError).failures[0]?.error.message).toContain('401')
+    expect(lines.some((line) => line.startsWith('qualtrics call failed'))).toBe(true)
+    expect(lines.some((line) => line.startsWith('qualtrics event failed'))).toBe(true)
+    expect([...lines, (err as Error).message].join('\n')).not.toContain(token)
   })
 })
