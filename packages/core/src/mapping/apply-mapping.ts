@@ -62,7 +62,12 @@ function render(template: string, data: unknown): string {
 let root: unknown
 
 /** Throws the MappingError of a directive that cannot be evaluated, with its path in the mapping. */
-function fail(node: Obj, name: string, received: unknown = node[name], text = 'has an invalid argument'): never {
+function fail(
+  node: Obj,
+  name: string,
+  received: unknown = node[name],
+  text = 'has an invalid argument',
+): never {
   throw new MappingError('Cannot apply the mapping', [
     { path: locate(root, node, '') ?? '', message: `${name} ${text} (Received: ${describeValue(received)})` },
   ])
@@ -165,7 +170,10 @@ function compileDirective(node: Obj, name: string): Compiled {
       const regex = (find: string, replacement: string) =>
         find.length > 10 || replacement.length > 10
           ? undefined
-          : new RegExp(find.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), (global ? 'g' : '') + (ignoreCase ? 'i' : ''))
+          : new RegExp(
+              find.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+              (global ? 'g' : '') + (ignoreCase ? 'i' : ''),
+            )
       const first = usable ? regex(pattern, by) : undefined
       const hasSecond = usable && !!pattern2 && typeof pattern2 == 'string' && typeof by2 == 'string'
       const second = hasSecond ? regex(pattern2, by2) : undefined
@@ -212,7 +220,8 @@ function compileDirective(node: Obj, name: string): Compiled {
         const out: Obj = {}
         const flatten = (value: unknown, prefix: string): void => {
           if (isObj(value) || (!o.omitArrays && Array.isArray(value))) {
-            for (const [key, item] of Object.entries(value)) flatten(item, prefix ? prefix + separator + key : key)
+            for (const [key, item] of Object.entries(value))
+              flatten(item, prefix ? prefix + separator + key : key)
           } else put(out, prefix, value)
         }
         flatten(inner(data), '')
@@ -228,13 +237,19 @@ function compileDirective(node: Obj, name: string): Compiled {
         const values = objects.map((object) => object(data))
         if (left) values.reverse()
         const out: Obj = {}
-        for (const value of values) for (const key of Object.keys(Object(value))) put(out, key, (value as Obj)[key])
+        for (const value of values)
+          for (const key of Object.keys(Object(value))) put(out, key, (value as Obj)[key])
         return out
       }
     }
     default:
       return () =>
-        fail(node, name, arg, name == '@liquid' || name == '@transform' ? 'is not supported' : 'is not a mapping directive')
+        fail(
+          node,
+          name,
+          arg,
+          name == '@liquid' || name == '@transform' ? 'is not supported' : 'is not a mapping directive',
+        )
   }
 }
 
@@ -290,6 +305,8 @@ export function applyMapping(mapping: unknown, event: object): Record<string, un
     return copy(evaluate(event)) as Obj
   } catch (error) {
     // Ours, or what the engine throws for odd input (a cycle, a BigInt in @json, a value without a string form).
-    throw error instanceof MappingError ? error : new MappingError(`Cannot apply the mapping: ${String(error)}`)
+    throw error instanceof MappingError
+      ? error
+      : new MappingError(`Cannot apply the mapping: ${String(error)}`)
   }
 }

@@ -248,6 +248,22 @@ describe('applyMapping', () => {
     expect(applyMapping(fields, { type: 'identify' })).toStrictEqual({ language: 'EN', unsubscribed: false })
   })
 
+  it('compiles a mapping once and still gives each event its own result', () => {
+    const fields = {
+      email: path('$.traits.email'),
+      plan: { '@if': { exists: path('$.plan'), then: path('$.plan'), else: 'free' } },
+    }
+    expect(applyMapping(fields, event)).toStrictEqual({ email: 'Ann@Example.com', plan: 'free' })
+    expect(applyMapping(fields, { plan: 'pro' })).toStrictEqual({ plan: 'pro' })
+    expect(applyMapping(fields, event)).toStrictEqual({ email: 'Ann@Example.com', plan: 'free' })
+  })
+
+  it('fails on a broken directive only when it is evaluated, as Segment does', () => {
+    const fields = { a: { '@if': { exists: path('$.nope'), then: { '@nope': 1 }, else: 'fallback' } } }
+    expect(applyMapping(fields, event)).toStrictEqual({ a: 'fallback' })
+    expect(() => applyMapping(fields, { nope: 1 })).toThrow(MappingError)
+  })
+
   it('never changes the mapping or the event', () => {
     const fields = {
       a: { '@replace': { pattern: 'a', value: path('$.traits.firstName') } },

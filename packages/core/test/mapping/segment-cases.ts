@@ -1,5 +1,5 @@
 // Hand-written mappings and events for the differential test: every directive, its edge cases, and the
-// default mappings of the three actions (docs/../spec product.md). Each mapping runs on every event.
+// default mappings of the three actions (product.md). Each mapping runs on every event.
 
 export const EVENTS: Record<string, Record<string, unknown>> = {
   identify: {
@@ -71,7 +71,14 @@ export const EVENTS: Record<string, Record<string, unknown>> = {
     event: '',
     userId: '',
     traits: { email: null, language: '', list: [[1, 2], [3]], n: 0, f: false, s: ' ', zero: '0', arr: [] },
-    properties: { 0: 'zero', 1: 'one', 'a b': 'space', nested: { 0: { x: 'deep' } }, undef: undefined },
+    properties: {
+      0: 'zero',
+      1: 'one',
+      'a b': 'space',
+      nested: { 0: { x: 'deep' } },
+      undef: undefined,
+      holes: [undefined, 1],
+    },
     context: null,
   },
 }
@@ -377,6 +384,9 @@ export const MAPPINGS: Record<string, Record<string, unknown>> = {
       ],
     },
   },
+  '@arrayPath: undefined items read as {} in templates': {
+    a: { '@arrayPath': ['$.properties.holes', { t: { '@template': '[{{ }}]' }, p: path('$.') }] },
+  },
   '@arrayPath: templates inside items': {
     a: { '@arrayPath': ['$.properties.items', { t: { '@template': '{{sku}}:{{price}}' } }] },
   },
@@ -485,6 +495,17 @@ export const MAPPINGS: Record<string, Record<string, unknown>> = {
   },
   'a directive with _metadata': { a: { '@path': '$.traits.plan', _metadata: { label: 'Plan' } } },
   'a mixed object inside an array is plain data in Segment': { a: [{ '@path': '$.traits.plan', other: 1 }] },
+  'unchecked option types inside arrays act as in Segment': {
+    a: [
+      { '@replace': { pattern: 'a', value: 'b', ignorecase: 'yes' } },
+      { '@replace': { pattern: 5, value: 'a' } },
+      { '@replace': { pattern: 'a', replacement: 5, value: 'a' } },
+      { '@replace': { pattern: 'a', pattern2: 5, value: 'a' } },
+      { '@case': { operator: 'lower', value: 5 } },
+      { '@json': { mode: 'ENCODE', value: 'x' } },
+      { '@merge': { direction: 'LEFT', objects: [{ a: 1 }, { a: 2 }] } },
+    ],
+  },
   'checkMapping is stricter inside arrays': { a: [{ '@path': 5 }] },
   'checkMapping is stricter inside @literal': { a: { '@literal': { b: { '@if': { then: 1 } } } } },
   '@if without a condition fails on evaluation in Segment': { a: { '@if': { then: 1 } } },
