@@ -13,7 +13,7 @@
 import { RelayError, type BatchItem, type BatchResponse, type ErrorBody } from '@qualtrics-relay/core'
 import type { Context } from '@segment/analytics-next'
 import type { Resolved } from './options'
-import { backoff, MAX_WAIT, read } from './util'
+import { backoff, MAX_WAIT, read, timeout } from './util'
 
 interface Entry {
   /** `<messageId> <mapping>`: what duplicates are recognised by. */
@@ -50,6 +50,7 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
   const seen = new Set<string>()
   let q: Entry[] = []
   let timer: ReturnType<typeof setTimeout> | undefined
+  let due = 0
   let busy = false
   let released = false
   let attempt = 0
@@ -133,8 +134,13 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
     }
   }
 
+  // Schedules a flush in `ms`, unless one is due sooner.
   const arm = (ms: number) => {
-    if (!timer && q.length) timer = setTimeout(flush, ms)
+    if (q.length && (!timer || Date.now() + ms < due)) {
+      clearTimeout(timer)
+      due = Date.now() + ms
+      timer = setTimeout(flush, ms)
+    }
   }
   const flush = () => {
     clearTimeout(timer)
@@ -154,31 +160,9 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
     return batch
   }
 
-  // One request. Settles its items on an answer (accepted, duplicate, or a final refusal); on a network
-  // error, 408, 429 or 5xx it leaves them queued and sets when to try again.
-  const post = async (batch: Entry[], data: string, keepalive: number, type: string) => {
-    for (const e of batch) e.f = 1
-    inflight += keepalive
-    let res: Response | undefined
-    try {
-      res = await o.fetch(url, {
-        method: 'POST',
-        keepalive: keepalive > 0,
-        headers: { 'Content-Type': type },
-        body: data,
-      })
-    } catch (error) {
-      log('batch request failed', error)
-    }
-    inflight -= keepalive
-    for (const e of batch) e.f = 0
-    const wait = backoff(res, attempt)
-    if (wait !== undefined || !res) {
-      attempt++
-      until = Date.now() + wait!
-      return log(`batch of ${batch.length} to be retried in ${Math.round(wait!)} ms`, res && res.status)
-    }
-    attempt = 0
+  // The proxy answered: accepted and duplicate items leave the queue; rejected ones, or all of them when
+  // the whole batch was refused (4xx), are reported and leave it too.
+  const settle = async (batch: Entry[], res: Response) => {
     const { ok, status } = res
     const rejected = new Map<string, string>()
     const describe = (error?: { code: string; message: string }) =>
@@ -203,6 +187,43 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
     save()
   }
 
+  // One request; on a network error, 408, 429 or 5xx its items stay queued until the backoff is over.
+  // `signal` aborts a request the proxy never answers (not on unload, where nothing waits for it).
+  const post = async (
+    batch: Entry[],
+    data: string,
+    keepalive: number,
+    type: string,
+    signal: AbortSignal | null,
+  ) => {
+    for (const e of batch) e.f = 1
+    inflight += keepalive
+    let res: Response | undefined
+    try {
+      res = await o.fetch(url, {
+        method: 'POST',
+        keepalive: keepalive > 0,
+        headers: { 'Content-Type': type },
+        body: data,
+        signal,
+      })
+    } catch (error) {
+      log('batch request failed', error)
+    }
+    inflight -= keepalive
+    for (const e of batch) e.f = 0
+    const wait = backoff(res, attempt)
+    if (wait !== undefined || !res) {
+      attempt++
+      until = Date.now() + wait!
+      log(`batch of ${batch.length} to be retried in ${Math.round(wait!)} ms`, res && res.status)
+    } else {
+      attempt = 0
+      await settle(batch, res)
+    }
+    arm(Math.max(0, until - Date.now()))
+  }
+
   const send = async () => {
     if (busy || released) return
     adopt()
@@ -218,9 +239,8 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
     busy = true
     const data = body(batch)
     const n = size(data)
-    await post(batch, data, n <= KEEPALIVE - inflight ? n : 0, 'application/json')
+    await post(batch, data, n <= KEEPALIVE - inflight ? n : 0, 'application/json', timeout())
     busy = false
-    arm(Math.max(0, until - Date.now()))
   }
 
   // Page hidden or going away: send what is not in flight now, keepalive first, then sendBeacon (both as
@@ -235,7 +255,7 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
       list = list.slice(batch.length)
       const data = body(batch)
       const n = size(data)
-      if (n <= KEEPALIVE - inflight) void post(batch, data, n, 'text/plain')
+      if (n <= KEEPALIVE - inflight) void post(batch, data, n, 'text/plain', null)
       else if (navigator.sendBeacon && navigator.sendBeacon(url, data)) for (const e of batch) e.f = 2
       else break
     }

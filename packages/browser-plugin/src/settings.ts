@@ -3,7 +3,7 @@
 // first answer. Network errors, 5xx and 429 are retried; another status is final and reported.
 import { RelayError, type PublicSettings } from '@qualtrics-relay/core'
 import type { Resolved } from './options'
-import { backoff, read, write } from './util'
+import { backoff, read, timeout, write } from './util'
 
 export type SettingsState = PublicSettings | RelayError
 
@@ -30,12 +30,13 @@ export function loadSettings(o: Resolved): SettingsSource {
     const key = `qr:${o.writeKey}:s`
     const cached = read<{ e: string | null; s: PublicSettings }>(o.storage, key)
     let tag = cached?.e
-    if (cached?.s) set(cached.s)
+    if (Array.isArray(cached?.s?.mappings)) set(cached!.s)
     const get = async (attempt: number): Promise<void> => {
       let res: Response | undefined
       try {
         res = await o.fetch(`${o.base}settings?writeKey=${encodeURIComponent(o.writeKey)}`, {
           headers: tag ? { 'If-None-Match': tag } : {},
+          signal: timeout(),
         })
       } catch (error) {
         o.log('settings request failed', error)

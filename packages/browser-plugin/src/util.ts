@@ -17,6 +17,9 @@ export function backoff(res: Response | undefined, attempt: number): number | un
   return wait >= 0 ? wait : Math.min(MAX_WAIT, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2)
 }
 
+/** Aborts a request after MAX_WAIT where the browser can (AbortSignal.timeout). */
+export const timeout = (): AbortSignal | null => (AbortSignal.timeout ? AbortSignal.timeout(MAX_WAIT) : null)
+
 /** Parsed JSON under `key`, or undefined when absent, unreadable or storage throws. */
 export function read<T>(storage: StorageLike | null, key: string): T | undefined {
   try {

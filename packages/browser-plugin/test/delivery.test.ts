@@ -161,6 +161,22 @@ describe('page unload', () => {
 })
 
 describe('offline and failures', () => {
+  it('retries what a failed hide-time send left behind, with no further event needed', async () => {
+    const { lines, logger } = recordingLogger()
+    const analytics = await loadAnalytics([plugin({ flushIntervalMs: 60_000, debug: logger })])
+    await analytics.track(...transaction(1))
+    await server.stop()
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' })
+    try {
+      document.dispatchEvent(new Event('visibilitychange'))
+    } finally {
+      delete (document as { visibilityState?: unknown }).visibilityState
+    }
+    await waitFor('the hide-time send failed', () => lines.some((l) => l.includes('to be retried')))
+    await server.start()
+    await waitFor('stored', () => server.stored.length === 1)
+  })
+
   it('holds items while navigator.onLine is false and sends them on "online"', async () => {
     const { lines, logger } = recordingLogger()
     const analytics = await loadAnalytics([plugin({ debug: logger })])
