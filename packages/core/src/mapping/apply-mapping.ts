@@ -54,7 +54,10 @@ function get(data: unknown, keys: string[]): unknown {
 /** `{{path}}` and `{{{path}}}` placeholders (paths without `$.`), in Segment's two passes. */
 function render(template: string, data: unknown): string {
   const scope = data === undefined ? {} : data
-  const fill = (_match: string, path: string) => String(get(scope, split(path.trim())) ?? '')
+  const fill = (_match: string, path: string) => {
+    const value = get(scope, split(path.trim()))
+    return value == null ? '' : String(value)
+  }
   return template.replace(/\{\{\{([^}]+)\}\}\}/g, fill).replace(/\{\{([^}]+)\}\}/g, fill)
 }
 
@@ -69,7 +72,7 @@ function fail(
   text = 'has an invalid argument',
 ): never {
   throw new MappingError('Cannot apply the mapping', [
-    { path: locate(root, node, '') ?? '', message: `${name} ${text} (Received: ${describeValue(received)})` },
+    { path: locate(root, node, '') || '', message: `${name} ${text} (Received: ${describeValue(received)})` },
   ])
 }
 
@@ -83,8 +86,8 @@ function compile(mapping: unknown): Compiled {
   let directive: string | undefined
   let plain: unknown
   for (const key of keys) {
-    if (key[0] == '@') directive ??= key
-    else plain ||= key != '_metadata'
+    if (key[0] == '@') directive = directive || key
+    else plain = plain || key != '_metadata'
   }
   // Like Segment, an object mixing @-keys with other keys is plain data (checkMapping reports it).
   if (directive && !plain) return compileDirective(mapping, directive)
@@ -102,8 +105,8 @@ function compile(mapping: unknown): Compiled {
  */
 function compileDirective(node: Obj, name: string): Compiled {
   const arg = node[name]
-  // The options object of the directives that take one; `undefined` reads as a missing option.
-  const o = isObj(arg) ? arg : undefined
+  // The options object of the directives that take one; anything else reads as no options.
+  const o: Obj = isObj(arg) ? arg : {}
   const refuse = (): Compiled => () => fail(node, name)
   const nothing = () => undefined
 
@@ -124,7 +127,7 @@ function compileDirective(node: Obj, name: string): Compiled {
     case '@literal':
       return compile(arg)
     case '@if': {
-      if (!o?.exists && !o?.blank) return refuse()
+      if (!o.exists && !o.blank) return refuse()
       const byExists = o.exists !== undefined
       const condition = compile(byExists ? o.exists : o.blank)
       const then = o.then === undefined ? nothing : compile(o.then)
@@ -142,7 +145,7 @@ function compileDirective(node: Obj, name: string): Compiled {
       }
     }
     case '@case': {
-      if (!o?.operator) return refuse()
+      if (!o.operator) return refuse()
       if (!o.value) return nothing
       const inner = compile(o.value)
       return (data) => {
@@ -153,14 +156,15 @@ function compileDirective(node: Obj, name: string): Compiled {
       }
     }
     case '@replace': {
-      if (!o?.pattern) return refuse()
+      if (!o.pattern) return refuse()
       if (!o.value) return nothing
       const inner = compile(o.value)
       const { pattern, pattern2 } = o
-      const global = o.global ?? true
-      const ignoreCase = o.ignorecase ?? false
-      const by = o.replacement ?? ''
-      const by2 = o.replacement2 ?? ''
+      // Segment's defaults, for null as for undefined.
+      const global = o.global == null || o.global
+      const ignoreCase = o.ignorecase != null && o.ignorecase
+      const by = o.replacement == null ? '' : o.replacement
+      const by2 = o.replacement2 == null ? '' : o.replacement2
       const usable =
         typeof pattern == 'string' &&
         typeof by == 'string' &&
@@ -197,7 +201,7 @@ function compileDirective(node: Obj, name: string): Compiled {
       }
     }
     case '@json': {
-      if (!o?.mode || !o.value) return refuse()
+      if (!o.mode || !o.value) return refuse()
       const inner = compile(o.value)
       return (data) => {
         const value = inner(data)
@@ -211,7 +215,7 @@ function compileDirective(node: Obj, name: string): Compiled {
       }
     }
     case '@flatten': {
-      if (!o?.separator) return refuse()
+      if (!o.separator) return refuse()
       const separatorOf = compile(o.separator)
       const inner = compile(o.value)
       return (data) => {
@@ -229,7 +233,7 @@ function compileDirective(node: Obj, name: string): Compiled {
       }
     }
     case '@merge': {
-      if (!o?.direction || !Array.isArray(o.objects)) return refuse()
+      if (!o.direction || !Array.isArray(o.objects)) return refuse()
       const directionOf = compile(o.direction)
       const objects = o.objects.map(compile)
       return (data) => {
