@@ -6,7 +6,7 @@
 // unref'ed), so a script ends by itself once it is done. But while items are queued, one ref'ed timer
 // keeps the process alive until they are delivered or given up, so `await analytics.closeAndFlush()` at
 // the end of a script does not lose what was just accepted.
-import type { DeliveryItem } from '@qualtrics-relay/core'
+import { RelayError, type DeliveryItem } from '@qualtrics-relay/core'
 import {
   createDeliveryEngine,
   createMemoryStore,
@@ -124,7 +124,20 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
       results = await engine.enqueue(items)
     } catch (error) {
       stop()
-      throw error
+      options.signal.removeEventListener('abort', stop)
+      // Nothing was stored (the store takes all or none): each item fails with the store's error.
+      const reason =
+        error instanceof RelayError
+          ? error
+          : new RelayError('STORAGE_ERROR', `The delivery queue refused the items: ${String(error)}`, {
+              cause: error,
+            })
+      return items.map((item) => ({
+        messageId: item.messageId,
+        mappingId: item.mappingId,
+        action: item.action,
+        error: reason,
+      }))
     } finally {
       if (!options.wait) options.signal.removeEventListener('abort', stop)
     }

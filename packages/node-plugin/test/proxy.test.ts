@@ -205,4 +205,27 @@ describe('via the proxy', () => {
         - contact (addContactToXmd): Could not reach the proxy for POST /v1/batch at http://127.0.0.1:PORT: ECONNREFUSED"
     `)
   })
+
+  it('revalidates stale settings with their ETag in the background', async () => {
+    const settingsAnswers: number[] = []
+    const recording: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init)
+      if (String(input).includes('/v1/settings')) settingsAnswers.push(response.status)
+      return response
+    }
+    const p = await withPlugin({ fetch: recording, settingsMaxAgeMs: 0 })
+    await track(analytics, purchase('user-e', 'e-1', 1))
+    await track(analytics, purchase('user-e', 'e-2', 2))
+    await p.flush()
+    await proxy.engine.flush()
+
+    expect(settingsAnswers[0]).toBe(200)
+    expect(settingsAnswers.slice(1)).toContain(304)
+    expect(
+      sandbox
+        .inspect()
+        .transactions.map((t) => t.data.total)
+        .sort(),
+    ).toEqual([1, 2])
+  })
 })
