@@ -1,0 +1,75 @@
+// `pnpm start`: the proxy (in sandbox mode without QUALTRICS_API_TOKEN, which also starts the sandbox)
+// and the demo site, until Ctrl-C. Ports: WEB_PORT (5173), PORT (8787, the proxy's own variable),
+// SANDBOX_PORT (8788). See README.md for running against real Qualtrics.
+import { ConfigError } from '@qualtrics-relay/core'
+import { startDemo, type RunningDemo } from './demo-servers'
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    process.stderr.write(`${name} must be a port number from 1 to 65535 (Received: ${JSON.stringify(raw)})\n`)
+    process.exit(2)
+  }
+  return n
+}
+
+async function main(): Promise<void> {
+  let demo: RunningDemo
+  try {
+    demo = await startDemo({
+      sitePort: port('WEB_PORT', 5173),
+      proxyPort: port('PORT', 8787),
+      sandboxPort: port('SANDBOX_PORT', 8788),
+      // Request logs of the proxy are noisy next to a demo: warnings only unless asked for more.
+      env: { ...process.env, RELAY_LOG_LEVEL: process.env.RELAY_LOG_LEVEL || 'warn' },
+      viteLogLevel: 'warn',
+    })
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`)
+    } else {
+      const code = (error as NodeJS.ErrnoException).code
+      const message = error instanceof Error ? error.message : String(error)
+      process.stderr.write(`Could not start the demo: ${message}\n`)
+      if (code === 'EADDRINUSE') {
+        process.stderr.write('A port is taken: set WEB_PORT, PORT or SANDBOX_PORT to free ones.\n')
+      }
+    }
+    process.exit(1)
+  }
+
+  const lines = [
+    '',
+    `  qualtrics-relay demo (${demo.mode === 'sandbox' ? 'sandbox: a local Qualtrics, no account needed' : 'real Qualtrics'})`,
+    '',
+    `  Demo site      ${demo.siteUrl}`,
+    `  Proxy          ${demo.proxyUrl}   write key ${demo.writeKey}, config: ${demo.configSource}`,
+  ]
+  if (demo.sandboxUrl) lines.push(`  Sandbox page   ${demo.sandboxUrl}/`)
+  for (const warning of demo.warnings) lines.push('', `  warning: ${warning}`)
+  lines.push('', '  Press Ctrl-C to stop.', '')
+  process.stdout.write(`${lines.join('\n')}\n`)
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`${signal} again: exiting without waiting\n`)
+      process.exit(1)
+    }
+    stopping = true
+    process.stdout.write('Stopping the site, the proxy and the sandbox…\n')
+    demo.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
+void main()
