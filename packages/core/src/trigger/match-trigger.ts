@@ -8,51 +8,55 @@ export function matchesTrigger(node: TriggerNode, event: object): boolean {
   return event != null && test(node, event)
 }
 
+const PATHS = new WeakMap<TriggerNode, string[]>()
+
 function test(node: TriggerNode, event: object): boolean {
   if ('children' in node) {
-    const { op, children } = node
-    return op === 'or'
-      ? children.some((child) => test(child, event))
-      : op === 'and' && children.every((child) => test(child, event))
+    // "or" stops at the first match, "and" at the first miss; any other connective never matches.
+    const any = node.op === 'or'
+    if (!any && node.op !== 'and') return false
+    for (const child of node.children) if (test(child, event) === any) return any
+    return !any
   }
   const { op, value } = node
+  // Split once per node: the same key strings each time make the property lookups cheap.
+  let path = PATHS.get(node)
+  if (!path) PATHS.set(node, (path = node.field.split('.')))
   // Like Segment's path lookup: each step goes on only from a truthy value, so `a.b` on `{ a: 0 }` is 0.
   let actual: unknown = event
-  for (const key of node.field.split('.')) actual = actual && (actual as Record<string, unknown>)[key]
-  const text = String(value)
-  const number = Number(value)
+  for (const key of path) actual = actual && (actual as Record<string, unknown>)[key]
   // Comparisons with NaN are false, which is what Segment answers for anything that is not a number.
   const n = typeof actual == 'number' ? actual : NaN
   const s = typeof actual == 'string' ? actual : undefined
   switch (op) {
     case '=':
-      return actual === text
+      return actual === String(value)
     case '!=':
-      return actual !== text
+      return actual !== String(value)
     case 'number_equals':
-      return n === number
+      return n === Number(value)
     case 'number_not_equals':
-      return typeof actual == 'number' && actual !== number
+      return typeof actual == 'number' && actual !== Number(value)
     case '<':
-      return n < number
+      return n < Number(value)
     case '<=':
-      return n <= number
+      return n <= Number(value)
     case '>':
-      return n > number
+      return n > Number(value)
     case '>=':
-      return n >= number
+      return n >= Number(value)
     case 'contains':
-      return s !== undefined && s.includes(text)
+      return s !== undefined && s.includes(String(value))
     case 'not_contains':
-      return s !== undefined && !s.includes(text)
+      return s !== undefined && !s.includes(String(value))
     case 'starts_with':
-      return s !== undefined && s.startsWith(text)
+      return s !== undefined && s.startsWith(String(value))
     case 'not_starts_with':
-      return s !== undefined && !s.startsWith(text)
+      return s !== undefined && !s.startsWith(String(value))
     case 'ends_with':
-      return s !== undefined && s.endsWith(text)
+      return s !== undefined && s.endsWith(String(value))
     case 'not_ends_with':
-      return s !== undefined && !s.endsWith(text)
+      return s !== undefined && !s.endsWith(String(value))
     case 'exists':
       return actual != null
     case 'not_exists':
