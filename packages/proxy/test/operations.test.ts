@@ -170,6 +170,12 @@ describe('dead letters', () => {
       items: [{ state: 'dead', lastError: expect.stringContaining('400') }],
     })
 
+    const metrics = (await request(`${h.url}/metrics`)).text
+    expect(metrics).toMatch(
+      /relay_items_dead_lettered_total\{action="addContactToXmd",code="QUALTRICS_API_ERROR"\} 2/,
+    )
+    expect(metrics).toMatch(/relay_queue_depth\{state="dead"\} 2/)
+
     h.sandbox.setFaults([])
     // The CLI talks to the same admin API.
     const io = captureIo()

@@ -79,6 +79,9 @@ export function toAnswer(error: unknown, maxBodyBytes: number): Answer {
         message: 'The body is shorter or longer than its Content-Length',
       }
   }
+  if (error instanceof URIError && status === 400) {
+    return { status: 400, code: 'BAD_REQUEST', message: 'The URL is not validly percent-encoded' }
+  }
   if (status >= 400 && status < 500 && e.expose === true) {
     return { status, code: 'BAD_REQUEST', message: 'The request could not be read' }
   }

@@ -224,6 +224,12 @@ export function batchRoutes(ctx: AppContext) {
       }
     }
 
+    if (nestedDeeperThan(item.payload, MAX_PAYLOAD_DEPTH)) {
+      return refuse('PAYLOAD_INVALID', 'Invalid item', [
+        { path: 'payload', message: `is nested deeper than ${MAX_PAYLOAD_DEPTH} levels` },
+      ])
+    }
+
     // A workflow URL outside the allowlist is refused as such (403), whatever else is wrong with it:
     // lookalike hosts, user info, IP literals and other hosts never get as far as a host check.
     if (item.action === 'triggerXflowWorkflow' && typeof item.payload.workflowUrl === 'string') {
@@ -231,10 +237,16 @@ export function batchRoutes(ctx: AppContext) {
       if (forbidden) return forbidden
     }
 
-    const checked = checkPayload(item.action, item.payload, {
-      now: ctx.now,
-      workflowOrigins: ctx.workflowOrigins,
-    })
+    let checked: ReturnType<typeof checkPayload>
+    try {
+      checked = checkPayload(item.action, item.payload, {
+        now: ctx.now,
+        workflowOrigins: ctx.workflowOrigins,
+      })
+    } catch {
+      // checkPayload is meant never to throw; if a pathological value makes it, refuse the item.
+      return refuse('PAYLOAD_INVALID', 'Invalid item', [{ path: 'payload', message: 'could not be checked' }])
+    }
     if (checked.payload === undefined) {
       return refuse(
         'PAYLOAD_INVALID',
@@ -310,6 +322,21 @@ function checkAllowlists(
     return deny('mailingListId', 'mailingLists', payload.mailingListId)
   }
   return undefined
+}
+
+/** Deeper than any real event; keeps recursion in checks, storage and delivery far from the stack limit. */
+const MAX_PAYLOAD_DEPTH = 32
+
+/** True when `value` nests objects/arrays more than `max` levels deep (checked without recursion). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number]
+    if (typeof current !== 'object' || current === null) continue
+    if (depth >= max) return true
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return false
 }
 
 function refuse(code: ItemCode, message: string, issues: FieldIssue[]): { refusal: Refusal } {
