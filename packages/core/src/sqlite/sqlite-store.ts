@@ -67,6 +67,7 @@ const MIGRATIONS: readonly (readonly [number, string])[] = [
     CREATE INDEX items_pending_due ON items (next_attempt_at) WHERE state = 'pending';
     CREATE INDEX items_leased_until ON items (lease_until) WHERE state = 'leased';
     CREATE INDEX items_state_updated ON items (state, updated_at);
+    CREATE INDEX items_dead ON items (id) WHERE state = 'dead';
     CREATE TABLE contacts (
       key TEXT PRIMARY KEY,
       contact_id TEXT NOT NULL,
@@ -216,9 +217,13 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     ON CONFLICT DO NOTHING`)
   const selectDue = db.prepare(`
     SELECT * FROM (
-      SELECT * FROM items WHERE state = 'pending' AND next_attempt_at <= @now
+      SELECT * FROM (
+        SELECT * FROM items WHERE state = 'pending' AND next_attempt_at <= @now
+        ORDER BY next_attempt_at LIMIT @limit)
       UNION ALL
-      SELECT * FROM items WHERE state = 'leased' AND lease_until <= @now
+      SELECT * FROM (
+        SELECT * FROM items WHERE state = 'leased' AND lease_until <= @now
+        ORDER BY lease_until LIMIT @limit)
     ) ORDER BY next_attempt_at, id LIMIT @limit`)
   const leaseItem = db.prepare(
     `UPDATE items SET state = 'leased', lease_owner = @owner, lease_until = @leaseUntil, updated_at = @now WHERE id = @id`,

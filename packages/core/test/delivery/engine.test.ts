@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/errors'
 import { createVirtualClock, systemClock } from '../../src/server/delivery/clock'
 import { createDeliveryEngine } from '../../src/server/delivery/engine'
+import { contactCacheKey } from '../../src/server/delivery/keys'
 import type { DeliveryEngineConfig } from '../../src/server/delivery/options'
 import { createMemoryStore } from '../../src/server/store/memory-store'
 import {
@@ -144,6 +145,25 @@ describe('transactions', () => {
     await settle(engine, store, clock)
     expect(client.transactions).toHaveLength(5)
     expect((await store.counts()).delivered).toBe(5)
+  })
+
+  it('forgets a cached contact id that Qualtrics no longer knows, and looks the contact up again', async () => {
+    const { engine, client, store, clock } = setup()
+    client.requireKnownContacts = true
+    await store.putContacts([
+      {
+        key: contactCacheKey('POOL_1', 'extRef', 'u7'),
+        contactId: 'CID_DELETED',
+        expiresAt: clock.now() + 3_600_000,
+      },
+    ])
+    await engine.enqueue([transactionItem({ user: 'u7' })])
+    await settle(engine, store, clock)
+    expect(client.transactions).toHaveLength(1)
+    expect(client.transactions[0]!.contactId).toBe(client.contacts[0]!.id)
+    expect(await store.getContact(contactCacheKey('POOL_1', 'extRef', 'u7'), clock.now())).toBe(
+      client.contacts[0]!.id,
+    )
   })
 
   it('splits a refused batch to dead-letter only the transaction that caused it', async () => {

@@ -53,6 +53,8 @@ export interface FakeQualtrics extends QualtricsApi {
   unprocessNext(count: number, times?: number): void
   /** Refuse `or` filters with a 400. */
   refuseOr: boolean
+  /** Report transactions for contacts it does not have as unprocessed. */
+  requireKnownContacts: boolean
   count(endpoint: FakeEndpoint): number
 }
 
@@ -95,6 +97,7 @@ export function createFakeQualtrics(clock: Clock): FakeQualtrics {
     transactions: [],
     workflowRuns: [],
     refuseOr: false,
+    requireKnownContacts: false,
     failNext(endpoint, error, options = {}) {
       scripts.push({ endpoint, error, times: options.times ?? 1, afterWrite: options.afterWrite ?? false })
     },
@@ -151,6 +154,10 @@ export function createFakeQualtrics(clock: Clock): FakeQualtrics {
             continue
           }
           const t = transactions[key]!
+          if (fake.requireKnownContacts && !fake.contacts.some((c) => c.id === t.contactId)) {
+            result.unprocessed[key] = { errorCode: 'CONTACT_NOT_FOUND', errorMessage: 'no such contact' }
+            continue
+          }
           const id = `CTR_${String(++seq).padStart(15, '0')}`
           fake.transactions.push({ ...t, id, key, directoryId })
           result.created[key] = id

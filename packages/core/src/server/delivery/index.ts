@@ -11,6 +11,8 @@ export {
   type DeliveryEngineConfig,
   type DeliveryEngineOptions,
   type DeliveryLogger,
+  type ContactTransactionLister,
+  type ListedTransaction,
 } from './options'
 export { systemClock, createVirtualClock, type Clock, type VirtualClock } from './clock'
 export { deriveItemId, contactCacheKey, normaliseIdentifier, type IdentifierKind } from './keys'
