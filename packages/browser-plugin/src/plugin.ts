@@ -10,6 +10,8 @@ import { loadSettings, type SettingsSource } from './settings'
 /** The plugin's name: the key of the `integrations` option (`{ Qualtrics: false }`). */
 export const PLUGIN_NAME = 'Qualtrics'
 export const VERSION = '0.1.0'
+/** How long an event may hold analytics-next while the first settings load, in ms. */
+const SETTINGS_WAIT_MS = 1000
 
 type Consent = { consent?: { categoryPreferences?: Record<string, unknown> } } | undefined
 
@@ -27,7 +29,7 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
   const queue = createQueue(o, report)
   const start = () => (settings ??= (queue.start(), loadSettings(o)))
 
-  const hook = async (ctx: Context): Promise<Context> => {
+  const handle = async (ctx: Context): Promise<Context> => {
     const event = ctx.event
     try {
       const granted = (event.context as Consent)?.consent?.categoryPreferences
@@ -37,7 +39,7 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
       }
       const source = start()
       await source.ready // analytics-next does not await load(): events may come before the settings
-      const s = source.current()
+      const s = source.current()!
       if (s instanceof RelayError) {
         report(s, ctx)
         return ctx
@@ -69,6 +71,15 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     }
     return ctx
   }
+  // While the first settings are on their way, a hook holds analytics-next (and `await analytics.track()`)
+  // for at most SETTINGS_WAIT_MS; the event is still handled once they arrive.
+  const hook = (ctx: Context): Promise<Context> =>
+    start().current()
+      ? handle(ctx)
+      : Promise.race([
+          handle(ctx),
+          new Promise<Context>((resolve) => setTimeout(resolve, SETTINGS_WAIT_MS, ctx)),
+        ])
 
   return {
     name: PLUGIN_NAME,

@@ -10,8 +10,8 @@ export type SettingsState = PublicSettings | RelayError
 export interface SettingsSource {
   /** Resolves once the first settings (or a final error) are known. */
   ready: Promise<unknown>
-  /** The latest settings or the final error; set once `ready` resolved. */
-  current(): SettingsState
+  /** The latest settings or the final error; undefined until `ready` resolves. */
+  current(): SettingsState | undefined
   stop(): void
 }
 
@@ -75,7 +75,7 @@ export function loadSettings(o: Resolved): SettingsSource {
 
   return {
     ready,
-    current: () => current!,
+    current: () => current,
     stop: () => clearTimeout(timer),
   }
 }

@@ -72,12 +72,26 @@ describe('options', () => {
     expect(message({ ...valid, ...extra })).toBe('no error')
   })
 
-  it('touches no browser API before load() is called', () => {
+  it('neither fetches nor reads storage before load() is called', () => {
+    const used: string[] = []
+    const storage = memoryStorage()
+    const watched = new Proxy(storage, {
+      get: (target, key) => {
+        const value: unknown = Reflect.get(target, key)
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => (
+          used.push(String(key)),
+          (value as (...a: unknown[]) => unknown).apply(target, args)
+        )
+      },
+    })
     const plugin = createQualtricsPlugin({
       ...valid,
-      fetch: () => Promise.reject(new Error('must not be called')),
+      storage: watched,
+      fetch: (input) => (used.push(`fetch ${String(input)}`), Promise.reject(new Error('offline'))),
     })
     expect(plugin.isLoaded()).toBe(false)
+    expect(used).toEqual([])
   })
 
   it('never throws into analytics-next: a throwing identity callback becomes a failed delivery', async () => {

@@ -73,6 +73,21 @@ describe('inside analytics-next', () => {
     ])
   })
 
+  it('does not hold analytics.track() while the settings are late, and still delivers the event', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const slowFetch: typeof fetch = async (input, init) => {
+      if (String(input).includes('/v1/settings')) await gate
+      return fetch(input, init)
+    }
+    const analytics = await loadAnalytics([plugin({ fetch: slowFetch })])
+    const ctx = await analytics.track('Transaction Created', order) // resolves with the settings still held
+    expect(ctx.failedDelivery()).toBeUndefined()
+    expect(server.batches).toHaveLength(0)
+    release()
+    await waitFor('stored', () => server.stored.length === 1)
+  })
+
   it('gets the calls buffered before AnalyticsBrowser.load() when passed in plugins', async () => {
     const browser = new AnalyticsBrowser()
     const call = browser.identify('user-2', { email: 'grace@example.com' })
