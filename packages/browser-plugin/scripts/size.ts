@@ -34,47 +34,66 @@ async function measure(options: BuildOptions = {}) {
   }
 }
 
-const total = await measure()
-// The plugin's own code: the same bundle with core left out; then core alone, as much of it as the
-// plugin imports, to tell the two shares apart.
-const own = await measure({ external: ['@segment/analytics-next', '@qualtrics-relay/core'] })
-const imported = [...own.text.matchAll(/import\{([^}]*)\}from"@qualtrics-relay\/core"/g)]
-  .flatMap((m) => m[1]!.split(','))
-  .map((spec) => spec.split(' as ')[0]!.trim())
-  .filter((name, i, all) => all.indexOf(name) === i)
-const core = await measure({
-  entryPoints: [],
-  stdin: {
-    contents: `export { ${imported.join(', ')} } from '@qualtrics-relay/core'`,
-    resolveDir: root,
-    loader: 'ts',
-  },
-})
-const inputs = Object.values(total.metafile.outputs)[0]!.inputs
-const byFile = Object.entries(inputs)
-  .map(([file, { bytesInOutput }]) => ({ file: file.replace(/^.*?packages\//, ''), bytes: bytesInOutput }))
-  .filter((f) => f.bytes > 0)
-  .sort((a, b) => b.bytes - a.bytes)
-
-const report = {
-  budget: BUDGET,
-  gzip: total.gzip,
-  minified: total.minified,
-  coreAloneGzip: core.gzip,
-  pluginAddsGzip: total.gzip - core.gzip,
-  coreImports: imported,
-  withinBudget: total.gzip <= BUDGET,
-  files: byFile,
+export interface SizeReport {
+  budget: number
+  /** The plugin with the core it uses: minified ESM, gzip -9. */
+  gzip: number
+  minified: number
+  /** Core alone, as much of it as the plugin imports. */
+  coreAloneGzip: number
+  /** gzip - coreAloneGzip */
+  pluginAddsGzip: number
+  coreImports: string[]
+  withinBudget: boolean
+  files: { file: string; bytes: number }[]
 }
 
-if (process.argv.includes('--json')) console.log(JSON.stringify(report, null, 2))
-else {
-  console.log(
-    `browser plugin + core: ${total.gzip} B gzip (${total.minified} B minified); budget ${BUDGET} B`,
-  )
-  console.log(`  core alone (${imported.join(', ')}): ${core.gzip} B gzip`)
-  console.log(`  the plugin adds: ${report.pluginAddsGzip} B gzip`)
-  for (const f of byFile) console.log(`  ${String(f.bytes).padStart(6)} B minified  ${f.file}`)
-  console.log(report.withinBudget ? 'within budget' : `OVER BUDGET by ${total.gzip - BUDGET} B`)
+/** Builds the bundle the way a page would get it and measures it (for CI and BENCHMARKS.md). */
+export async function measureSize(): Promise<SizeReport> {
+  const total = await measure()
+  // The plugin's own code: the same bundle with core left out; then core alone, as much of it as the
+  // plugin imports, to tell the two shares apart.
+  const own = await measure({ external: ['@segment/analytics-next', '@qualtrics-relay/core'] })
+  const imported = [...own.text.matchAll(/import\{([^}]*)\}from"@qualtrics-relay\/core"/g)]
+    .flatMap((m) => m[1]!.split(','))
+    .map((spec) => spec.split(' as ')[0]!.trim())
+    .filter((name, i, all) => all.indexOf(name) === i)
+  const core = await measure({
+    entryPoints: [],
+    stdin: {
+      contents: `export { ${imported.join(', ')} } from '@qualtrics-relay/core'`,
+      resolveDir: root,
+      loader: 'ts',
+    },
+  })
+  const inputs = Object.values(total.metafile.outputs)[0]!.inputs
+  const byFile = Object.entries(inputs)
+    .map(([file, { bytesInOutput }]) => ({ file: file.replace(/^.*?packages\//, ''), bytes: bytesInOutput }))
+    .filter((f) => f.bytes > 0)
+    .sort((a, b) => b.bytes - a.bytes)
+
+  return {
+    budget: BUDGET,
+    gzip: total.gzip,
+    minified: total.minified,
+    coreAloneGzip: core.gzip,
+    pluginAddsGzip: total.gzip - core.gzip,
+    coreImports: imported,
+    withinBudget: total.gzip <= BUDGET,
+    files: byFile,
+  }
 }
-process.exitCode = report.withinBudget ? 0 : 1
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const report = await measureSize()
+  const { gzip, minified, coreAloneGzip, coreImports, files } = report
+  if (process.argv.includes('--json')) console.log(JSON.stringify(report, null, 2))
+  else {
+    console.log(`browser plugin + core: ${gzip} B gzip (${minified} B minified); budget ${BUDGET} B`)
+    console.log(`  core alone (${coreImports.join(', ')}): ${coreAloneGzip} B gzip`)
+    console.log(`  the plugin adds: ${report.pluginAddsGzip} B gzip`)
+    for (const f of files) console.log(`  ${String(f.bytes).padStart(6)} B minified  ${f.file}`)
+    console.log(report.withinBudget ? 'within budget' : `OVER BUDGET by ${gzip - BUDGET} B`)
+  }
+  process.exitCode = report.withinBudget ? 0 : 1
+}
