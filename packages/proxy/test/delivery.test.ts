@@ -203,6 +203,44 @@ describe('faults at Qualtrics are recovered without duplicates', () => {
 })
 
 describe('restart', () => {
+  it('hands back a request still in flight at stop, and the next proxy does not write it twice', async () => {
+    const dir = tempDir()
+    const sandbox = await startSandbox({ port: 0, host: '127.0.0.1' })
+    const storagePath = join(dir.path, 'relay.db')
+    try {
+      // Transactions are slow to answer; the first proxy gives in-flight work only 50 ms at stop.
+      sandbox.setFaults([{ kind: 'latency', ms: 600, route: 'createTransactions', times: 1 }])
+      const first = await startHarness({
+        sandbox,
+        storagePath,
+        config: { delivery: { ...FAST_DELIVERY, drainMs: 50 } },
+      })
+      const ids = Array.from({ length: 3 }, () => messageId())
+      const answer = await postBatch(first.url, {
+        writeKey: 'wk_test',
+        items: ids.map((id) => purchaseItem(sandbox, id, { extRef: 'inflight-user' })),
+      })
+      expect(answer.status).toBe(202)
+      // Wait until the slow transaction request has been sent (the contact exists, nothing written yet).
+      await waitFor(() =>
+        sandbox.inspect().contacts.some((c) => c.extRef === 'inflight-user') ? true : undefined,
+      )
+      await new Promise((r) => setTimeout(r, 100))
+      await first.close()
+
+      harness = await startHarness({ sandbox, storagePath })
+      for (const id of ids) await delivered(harness.url, id)
+      await waitFor(() => (sandbox.inspect().transactions.length >= 3 ? true : undefined))
+      expect(sandbox.inspect().transactions).toHaveLength(3)
+      expect(Object.values(sandbox.inspect().transactionKeyCounts).every((n) => n === 1)).toBe(true)
+    } finally {
+      await harness?.close()
+      harness = undefined
+      await sandbox.close()
+      dir.remove()
+    }
+  })
+
   it('delivers items accepted before a stop after a new proxy starts on the same SQLite file, once', async () => {
     const dir = tempDir()
     const sandbox = await startSandbox({ port: 0, host: '127.0.0.1' })
