@@ -125,8 +125,11 @@ async function main(): Promise<number> {
   let browser: Browser | undefined
   const watchdog = setTimeout(() => {
     log(`e2e: gave up after ${OVERALL_TIMEOUT_MS / 1000} s`)
-    log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`)
-    process.exit(1)
+    const cleanup = Promise.allSettled([browser?.close(), demo?.close()])
+    void Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, 5_000))]).then(() => {
+      log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`)
+      process.exit(1)
+    })
   }, OVERALL_TIMEOUT_MS)
   watchdog.unref()
 
@@ -344,7 +347,10 @@ async function main(): Promise<number> {
     })
 
     // The screenshot: the first screen with all the events, then the whole page.
-    await page.evaluate(() => window.scrollTo(0, 0))
+    await page.evaluate(() => {
+      ;(document.activeElement as HTMLElement | null)?.blur()
+      window.scrollTo(0, 0)
+    })
     await new Promise((resolve) => setTimeout(resolve, 300))
     await page.screenshot({ path: SCREENSHOT, fullPage: true })
     log(`e2e: [${elapsed()}] screenshot ${SCREENSHOT}`)
@@ -363,6 +369,10 @@ async function main(): Promise<number> {
   }
 
   log(`e2e: [${elapsed()}] stopped the browser, the site, the proxy and the sandbox`)
+  if (consoleLines.length > 0) {
+    log(`e2e: the page's console said (not a failure by itself):`)
+    for (const line of consoleLines) log(`  ${line.slice(0, 300)}`)
+  }
   const passed = results.filter((r) => r.ok).length
   const failed = results.length - passed
   log(`${passed} passed, ${failed} failed`)
