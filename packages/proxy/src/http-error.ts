@@ -13,11 +13,9 @@ export type HttpErrorCode =
   | 'UNKNOWN_MAPPING'
   | 'UNAUTHORIZED'
   | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
-  | 'NOT_READY'
   | 'INTERNAL_ERROR'
 
 /** An error with an HTTP status, for the error middleware. */
