@@ -6,7 +6,7 @@
 // unref'ed), so a script ends by itself once it is done. But while items are queued, one ref'ed timer
 // keeps the process alive until they are delivered or given up, so `await analytics.closeAndFlush()` at
 // the end of a script does not lose what was just accepted.
-import { RelayError, type DeliveryItem } from '@qualtrics-relay/core'
+import { ConfigError, RelayError, type DeliveryItem } from '@qualtrics-relay/core'
 import {
   createDeliveryEngine,
   createMemoryStore,
@@ -18,7 +18,6 @@ import {
   type DeliveryStore,
   type ItemRef,
 } from '@qualtrics-relay/core/server'
-import { createSqliteStore } from '@qualtrics-relay/core/sqlite'
 import { ItemDeliveryError, type MappingFailureDetail } from './errors'
 import type { NodePluginLogger, ResolvedDirectOptions } from './options'
 import type { PreparedMappings, Sink, SubmitOptions } from './sink'
@@ -32,12 +31,32 @@ const unrefClock: Clock = {
 
 type Outcome = { ok: true } | { ok: false; error: ItemDeliveryError }
 
-export interface DirectSink extends Sink {
-  readonly engine: DeliveryEngine
-  readonly store: DeliveryStore
+interface Running {
+  engine: DeliveryEngine
+  store: DeliveryStore
 }
 
-export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
+/**
+ * The SQLite store, loaded only when asked for: better-sqlite3 is an optional dependency, so a plugin
+ * with the memory store must not need it installed.
+ */
+async function openSqliteStore(path: string): Promise<DeliveryStore> {
+  const sqlite = await import('@qualtrics-relay/core/sqlite').catch((error: unknown) => {
+    throw new ConfigError(
+      'Invalid Qualtrics plugin options (1 problem)',
+      [
+        {
+          path: 'storage.sqlitePath',
+          message: 'needs the better-sqlite3 package: install it next to this plugin',
+        },
+      ],
+      { cause: error },
+    )
+  })
+  return sqlite.createSqliteStore({ path })
+}
+
+export function createDirectSink(config: ResolvedDirectOptions): Sink {
   const client = createQualtricsClient({
     apiToken: config.apiToken,
     ...(config.datacenter === undefined ? {} : { datacenter: config.datacenter }),
@@ -46,15 +65,33 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
     ...(config.logger === undefined ? {} : { logger: config.logger }),
     timeoutMs: config.requestTimeoutMs,
   })
-  const store =
-    config.sqlitePath === undefined ? createMemoryStore() : createSqliteStore({ path: config.sqlitePath })
-  const engine = createDeliveryEngine({
-    ...config.delivery,
-    client,
-    store,
-    clock: unrefClock,
-    ...(config.logger === undefined ? {} : { logger: engineLogger(config.logger) }),
-  })
+  let closed = false
+  // The store and the engine are opened on first use (registration, an event, a flush).
+  let running: Promise<Running> | undefined
+  function open(): Promise<Running> {
+    running ??= (async () => {
+      const store =
+        config.sqlitePath === undefined ? createMemoryStore() : await openSqliteStore(config.sqlitePath)
+      const engine = createDeliveryEngine({
+        ...config.delivery,
+        client,
+        store,
+        clock: unrefClock,
+        ...(config.logger === undefined ? {} : { logger: engineLogger(config.logger) }),
+      })
+      engine.on('delivered', ({ item }) => {
+        settle(item, { ok: true })
+        checkIdle()
+      })
+      engine.on('deadLettered', ({ item, attempts, error }) => {
+        settle(item, { ok: false, error: deadError(attempts, error) })
+        checkIdle()
+      })
+      if (!closed) engine.start()
+      return { engine, store }
+    })()
+    return running
+  }
   const prepared: PreparedMappings = {
     mappings: config.mappings,
     check: { workflowOrigins: config.workflowOrigins },
@@ -68,14 +105,6 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
     waiters.delete(item.id)
     for (const resolve of set) resolve(outcome)
   }
-  engine.on('delivered', ({ item }) => {
-    settle(item, { ok: true })
-    checkIdle()
-  })
-  engine.on('deadLettered', ({ item, attempts, error }) => {
-    settle(item, { ok: false, error: deadError(attempts, error) })
-    checkIdle()
-  })
 
   // ---- keeping the process alive while items are queued ---------------------------------------------
   let keepAlive: ReturnType<typeof setInterval> | undefined
@@ -102,13 +131,8 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
     keepAlive = undefined
   }
 
-  let started = false
-  let closed = false
   async function prepare(): Promise<PreparedMappings> {
-    if (!started && !closed) {
-      started = true
-      engine.start()
-    }
+    await open()
     return prepared
   }
 
@@ -120,7 +144,9 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
     options.signal.addEventListener('abort', stop, { once: true })
     const outcomes = options.wait ? ids.map((id) => waitFor(id, listening.signal)) : []
     let results
+    let engine: DeliveryEngine
     try {
+      ;({ engine } = await open())
       results = await engine.enqueue(items)
     } catch (error) {
       stop()
@@ -189,13 +215,15 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
   }
 
   async function pendingCount(): Promise<number> {
-    const counts = await store.counts()
+    if (running === undefined) return 0
+    const counts = await (await running).store.counts()
     return counts.pending + counts.leased
   }
 
   /** Flushes the engine until nothing is pending, sleeping until the next retry is due, or `signal` aborts. */
   async function flush(signal: AbortSignal): Promise<void> {
     if (closed) return
+    const { engine, store } = await open()
     const aborted = new Promise<void>((resolve) => {
       if (signal.aborted) resolve()
       signal.addEventListener('abort', () => resolve(), { once: true })
@@ -214,6 +242,11 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
 
   async function close(signal: AbortSignal): Promise<void> {
     if (closed) return
+    if (running === undefined) {
+      closed = true
+      return
+    }
+    const { engine, store } = await running
     try {
       await flush(signal)
     } finally {
@@ -233,7 +266,7 @@ export function createDirectSink(config: ResolvedDirectOptions): DirectSink {
     }
   }
 
-  return { prepare, submit, flush, close, pendingCount, engine, store }
+  return { prepare, submit, flush, close, pendingCount }
 }
 
 function deadError(
