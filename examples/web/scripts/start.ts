@@ -22,8 +22,9 @@ async function main(): Promise<void> {
       sitePort: port('WEB_PORT', 5173),
       proxyPort: port('PORT', 8787),
       sandboxPort: port('SANDBOX_PORT', 8788),
-      // Request logs of the proxy are noisy next to a demo: warnings only unless asked for more.
-      env: { ...process.env, RELAY_LOG_LEVEL: process.env.RELAY_LOG_LEVEL || 'warn' },
+      // Request logs of the proxy are noisy next to a demo: warnings only unless asked for more. The
+      // demo stays on 127.0.0.1 whatever HOST says (the site's origins are worked out for it).
+      env: { ...process.env, HOST: '', RELAY_LOG_LEVEL: process.env.RELAY_LOG_LEVEL || 'warn' },
       viteLogLevel: 'warn',
     })
   } catch (error) {
