@@ -109,6 +109,7 @@ describe('reload', () => {
         r: 1,
         q: [
           [0, { nothing: true }],
+          [0, null],
           [Date.now(), item(4)],
         ],
       }),
