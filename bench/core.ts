@@ -31,11 +31,23 @@ function sampleEvents(): Record<string, unknown>[] {
     anonymousId: 'anon-42',
     messageId: 'msg-1',
     timestamp: '2026-11-28T12:00:00.000Z',
-    context: { page: { path: '/checkout' }, traits: { email: 'ann@example.com', qualtricsMailingListId: 'CG_1' } },
+    context: {
+      page: { path: '/checkout' },
+      traits: { email: 'ann@example.com', qualtricsMailingListId: 'CG_1' },
+    },
   }
   return [
-    { ...base, type: 'identify', traits: { email: 'ann@example.com', firstName: 'Ann', lastName: 'Lee', plan: 'pro' } },
-    { ...base, type: 'track', event: 'Transaction Created', properties: { total: 42.5, currency: 'EUR', items: 3 } },
+    {
+      ...base,
+      type: 'identify',
+      traits: { email: 'ann@example.com', firstName: 'Ann', lastName: 'Lee', plan: 'pro' },
+    },
+    {
+      ...base,
+      type: 'track',
+      event: 'Transaction Created',
+      properties: { total: 42.5, currency: 'EUR', items: 3 },
+    },
     { ...base, type: 'track', event: 'Feedback Requested', properties: { reason: 'checkout' } },
     { ...base, type: 'track', event: 'Product Viewed', properties: { sku: 'abc' } },
     { ...base, type: 'page', name: 'Home', properties: { path: '/' } },
@@ -81,7 +93,8 @@ export async function runCoreBench(): Promise<BenchSection[]> {
     coreDir,
     ['liquidjs'],
   )
-  const piece = async (names: string) => (await bundleSize(`export { ${names} } from '@qualtrics-relay/core'`, coreDir)).gzip
+  const piece = async (names: string) =>
+    (await bundleSize(`export { ${names} } from '@qualtrics-relay/core'`, coreDir)).gzip
 
   return [
     {

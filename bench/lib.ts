@@ -9,7 +9,11 @@ export interface BundleSize {
 }
 
 /** Minified ESM browser bundle of `contents` (resolved from `resolveDir`), gzip -9. */
-export async function bundleSize(contents: string, resolveDir: string, external: string[] = []): Promise<BundleSize> {
+export async function bundleSize(
+  contents: string,
+  resolveDir: string,
+  external: string[] = [],
+): Promise<BundleSize> {
   const result = await build({
     stdin: { contents, resolveDir, loader: 'ts' },
     bundle: true,

@@ -3,8 +3,12 @@ import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { runCoreBench } from './core'
 import type { BenchSection } from './lib'
+import { runProxyBench } from './proxy'
 
-const parts: [string, () => Promise<BenchSection[]>][] = [['core', runCoreBench]]
+const parts: [string, () => Promise<BenchSection[]>][] = [
+  ['core', runCoreBench],
+  ['proxy', runProxyBench],
+]
 
 const only = process.argv.slice(2)
 const sections: BenchSection[] = []

@@ -48,7 +48,9 @@ describe('action definitions', () => {
 
   it('has the default triggers of the product spec', () => {
     expect(ACTIONS.addContactToXmd.defaultTrigger).toBe('type = "identify"')
-    expect(ACTIONS.upsertContactTransaction.defaultTrigger).toBe('type = "track" and event = "Transaction Created"')
+    expect(ACTIONS.upsertContactTransaction.defaultTrigger).toBe(
+      'type = "track" and event = "Transaction Created"',
+    )
     expect(ACTIONS.triggerXflowWorkflow.defaultTrigger).toBeNull()
   })
 

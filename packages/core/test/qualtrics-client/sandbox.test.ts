@@ -9,13 +9,13 @@ import {
   QualtricsResponseError,
   TimeoutError,
   createQualtricsClient,
-  type QualtricsApi,
+  type QualtricsClient,
   type QualtricsClientOptions,
 } from '../../src/server/qualtrics'
 import { closedPortUrl, memoryLogger, rejectionOf } from './helpers'
 
 let sb: RunningSandbox
-let client: QualtricsApi
+let client: QualtricsClient
 
 beforeAll(async () => {
   sb = await startSandbox({ port: 0, randomSeed: 7 })
@@ -29,7 +29,7 @@ beforeEach(() => {
   client = make()
 })
 
-function make(extra: Partial<QualtricsClientOptions> = {}): QualtricsApi {
+function make(extra: Partial<QualtricsClientOptions> = {}): QualtricsClient {
   return createQualtricsClient({ apiToken: sb.token, baseUrl: sb.url, ...extra })
 }
 

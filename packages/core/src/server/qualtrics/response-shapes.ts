@@ -4,7 +4,13 @@
 
 import { RelayError, describeValue } from '../../errors'
 import type { BadResponseKind } from './errors'
-import type { CreateTransactionsResult, DirectoryContact, DirectorySummary, WhoAmI } from './types'
+import type {
+  CreateTransactionsResult,
+  DirectoryContact,
+  DirectorySummary,
+  ListedContactTransaction,
+  WhoAmI,
+} from './types'
 
 /** A problem with a response body; the client turns it into a QualtricsResponseError with context. */
 export class ResponseShapeError extends RelayError {
