@@ -16,6 +16,20 @@ export type RelayErrorCode =
   | 'CONTACT_NOT_FOUND'
   | 'DELIVERY_FAILED'
   | 'STORAGE_ERROR'
+  // Refusals of the proxy's HTTP API
+  | 'BAD_REQUEST'
+  | 'MALFORMED_JSON'
+  | 'UNKNOWN_WRITE_KEY'
+  | 'ORIGIN_NOT_ALLOWED'
+  | 'FORBIDDEN'
+  | 'IDENTITY_INVALID'
+  | 'UNKNOWN_MAPPING'
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'RATE_LIMITED'
+  | 'INTERNAL_ERROR'
 
 export interface RelayErrorOptions {
   status?: number
@@ -88,6 +102,8 @@ export function describeValue(value: unknown, max = 60): string {
   let text: string
   if (value === undefined) return 'undefined'
   if (typeof value === 'string') text = JSON.stringify(value)
+  else if (typeof value === 'number')
+    text = String(value) // JSON would print Infinity and NaN as null
   else if (typeof value === 'bigint') text = `${value}n`
   else if (typeof value === 'function') return 'a function'
   else {

@@ -29,8 +29,21 @@ export {
 export type { RelayErrorCode, RelayErrorOptions, FieldIssue } from './errors'
 export type { SegmentEvent, JSONValue, JSONObject, JSONPrimitive } from './event'
 export { applyMapping, checkMapping } from './mapping/index'
-export { parseTrigger, matchesTrigger } from './trigger/index'
-export type { TriggerNode } from './trigger/index'
+export {
+  parseTrigger,
+  matchesTrigger,
+  formatTrigger,
+  isTriggerNode,
+  MAX_TRIGGER_LENGTH,
+  TRIGGER_OPERATORS,
+} from './trigger/index'
+export type {
+  TriggerNode,
+  TriggerGroup,
+  TriggerCondition,
+  TriggerField,
+  TriggerOperator,
+} from './trigger/index'
 export { parseMappingSet, MAX_MAPPINGS } from './mapping-set'
 export type { MappingInput, MappingSpec } from './mapping-set'
 export { mapEvent } from './map-event'

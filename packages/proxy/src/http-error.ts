@@ -2,8 +2,9 @@
 // (`{ error: { code, message, requestId, issues? } }`, core's ErrorBody).
 import { RelayError, type FieldIssue, type RelayErrorCode } from '@qualtrics-relay/core'
 
-/** The codes the proxy itself answers with, besides core's (PAYLOAD_INVALID, STORAGE_ERROR, …). */
-export type HttpErrorCode =
+/** The codes the proxy itself answers with (a subset of core's RelayErrorCode). */
+export type HttpErrorCode = Extract<
+  RelayErrorCode,
   | 'BAD_REQUEST'
   | 'MALFORMED_JSON'
   | 'UNKNOWN_WRITE_KEY'
@@ -17,6 +18,7 @@ export type HttpErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
   | 'INTERNAL_ERROR'
+>
 
 /** An error with an HTTP status, for the error middleware. */
 export class HttpError extends RelayError {
@@ -27,13 +29,12 @@ export class HttpError extends RelayError {
   readonly headers: Readonly<Record<string, string>>
 
   constructor(
-    code: HttpErrorCode | RelayErrorCode,
+    code: RelayErrorCode,
     status: number,
     message: string,
     options: { issues?: readonly FieldIssue[]; headers?: Record<string, string>; cause?: unknown } = {},
   ) {
-    // The proxy's codes extend core's set on the wire; core's union does not list them yet.
-    super(code as RelayErrorCode, message, {
+    super(code, message, {
       status,
       retryable: status === 429 || status >= 500,
       cause: options.cause,

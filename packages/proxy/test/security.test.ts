@@ -82,6 +82,8 @@ describe('CORS', () => {
     expect(answer.headers.get('access-control-allow-origin')).toBe(SITE)
     expect(answer.headers.get('access-control-allow-methods')).toContain('POST')
     expect(answer.headers.get('access-control-allow-headers')).toContain('Content-Type')
+    // the browser plugin revalidates its cached settings with If-None-Match
+    expect(answer.headers.get('access-control-allow-headers')).toContain('If-None-Match')
     expect(answer.headers.get('vary')).toContain('Origin')
   })
 

@@ -25,7 +25,8 @@ const MAX_WORKFLOW_BODY = 100 * 1024
 const isObject = (v: unknown): v is Record<string, unknown> =>
   !!v && typeof v == 'object' && !Array.isArray(v)
 
-/** Returns the normalised payload, or every problem found. Throws only on a circular eventPayload. */
+/** Returns the normalised payload, or every problem found. Throws only when `eventPayload` cannot be
+ * serialised as JSON (circular, or nested deeper than the stack allows). */
 export function checkPayload<K extends ActionKey>(
   action: K,
   raw: unknown,

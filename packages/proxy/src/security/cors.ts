@@ -6,7 +6,8 @@ import type { WriteKeyConfig } from '../config'
 import { HttpError } from '../http-error'
 
 const ALLOWED_METHODS = 'GET, POST, OPTIONS'
-const ALLOWED_HEADERS = 'Content-Type, X-Request-Id'
+// If-None-Match lets the browser plugin revalidate its cached settings (ETag) cross-origin.
+const ALLOWED_HEADERS = 'Content-Type, X-Request-Id, If-None-Match'
 const EXPOSED_HEADERS = 'ETag, Retry-After, X-Request-Id'
 
 export interface Cors {
