@@ -3,7 +3,13 @@
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { applyMapping, matchesTrigger, parseMappingSet, type MappingSpec } from '@qualtrics-relay/core'
+import {
+  applyMapping,
+  mapEvent,
+  matchesTrigger,
+  parseMappingSet,
+  type MappingSpec,
+} from '@qualtrics-relay/core'
 import { bundleSize, fmt, kb, throughput, type BenchSection } from './lib'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
@@ -82,6 +88,11 @@ export async function runCoreBench(): Promise<BenchSection[]> {
       })
   }
   const oursRate = throughput(ours(MAPPINGS, events)) * events.length
+  // What the browser plugin runs per event: triggers, mappings and the payload checks, as mapEvent.
+  const mapEventRate =
+    throughput(() => {
+      for (const event of events) mapEvent(MAPPINGS, event)
+    }) * events.length
   const segmentRate = throughput(segmentPerEvent) * events.length
   const segmentCachedRate = throughput(segmentCached) * events.length
 
@@ -132,6 +143,14 @@ export async function runCoreBench(): Promise<BenchSection[]> {
         `| Segment with the FQL parsed once: \`validate(ast)\` + \`transform\` | ${fmt(segmentCachedRate)} | ${(oursRate / segmentCachedRate).toFixed(1)}× faster |`,
         '',
         'Target: at least 5× faster than `validate(parseFql(...))` + `transform`.',
+        '',
+        'Main-thread cost per event in the browser plugin path (`mapEvent`: triggers + mappings + payload checks,',
+        "before the item is queued), against Segment's evaluators on the same events:",
+        '',
+        '| per event | µs |',
+        '|---|---|',
+        `| ours: \`mapEvent\` | ${(1e6 / mapEventRate).toFixed(2)} |`,
+        `| Segment: \`validate(parseFql(text))\` + \`transform\` (no payload checks) | ${(1e6 / segmentRate).toFixed(2)} |`,
       ].join('\n'),
     },
   ]

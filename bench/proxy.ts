@@ -249,10 +249,15 @@ async function benchRequestsPerEvent(dir: string): Promise<string> {
 
 async function benchRateLimited(dir: string): Promise<string> {
   const events = 20_000
-  const scale = 10 // 3,000/min scaled 10× in time: 30,000/min
+  const scale = 5 // 3,000/min scaled 5× in time: 15,000/min
   const perMinute = 3_000 * scale
   const burst = 50
-  const sandbox = await startSandbox({ rateLimit: { perMinute, burst, retryAfter: true } })
+  // A directory without merge rules: each create is a plain insert, so the sandbox's own cost stays flat.
+  const sandbox = await startSandbox({
+    rateLimit: { perMinute, burst, retryAfter: true },
+    seed: { directories: [{ name: 'Bench', mergeRules: [], mailingLists: [{ name: 'Bench list' }] }] },
+    requestLogLimit: 100_000,
+  })
   const proxy = await startProxy(
     sandbox,
     {
@@ -272,6 +277,7 @@ async function benchRateLimited(dir: string): Promise<string> {
   const seconds = (performance.now() - started) / 1000
   const snapshot = sandbox.inspect()
   const throttled = snapshot.requests.filter((r) => r.status === 429).length
+  const creates = snapshot.requests.filter((r) => r.status === 200).length
   await proxy.close()
   await sandbox.close()
   const minimum = (events - burst) / (perMinute / 60)
@@ -285,7 +291,7 @@ async function benchRateLimited(dir: string): Promise<string> {
     `| minimum the limit allows | ${minimum.toFixed(1)} s |`,
     `| proxy, from the first POST to the last contact in the sandbox | ${seconds.toFixed(1)} s (**${(seconds / minimum).toFixed(2)}×**) |`,
     '',
-    `429 answers seen: ${throttled} (in the sandbox's log of the last 1,000 requests). Target within 1.2×.`,
+    `Requests answered 200: ${fmt(creates)}; answered 429: ${fmt(throttled)}. Target within 1.2×.`,
     "At the default `requestsPerMinute` (80 % of the brand limit, leaving room for the brand's other API users)",
     'the floor is 1.25× by design.',
   ].join('\n')

@@ -1,13 +1,17 @@
 // `pnpm bench`: runs every benchmark and writes BENCHMARKS.md. Bounded: each part stops by itself.
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { runBrowserPluginBench } from './browser-plugin'
 import { runCoreBench } from './core'
 import type { BenchSection } from './lib'
+import { runNodePluginBench } from './node-plugin'
 import { runProxyBench } from './proxy'
 
 const parts: [string, () => Promise<BenchSection[]>][] = [
   ['core', runCoreBench],
+  ['browser-plugin', runBrowserPluginBench],
   ['proxy', runProxyBench],
+  ['node-plugin', runNodePluginBench],
 ]
 
 const only = process.argv.slice(2)
