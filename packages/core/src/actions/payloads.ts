@@ -37,6 +37,12 @@ export interface PayloadByAction {
   triggerXflowWorkflow: WorkflowPayload
 }
 
+/**
+ * An identifier a contact can be found by. `lookupBy` lists the ones the delivery engine may use to find
+ * an existing contact (the contact-id cache, searches); they are always tried strongest first.
+ */
+export type ContactLookupField = 'extRef' | 'email' | 'phone'
+
 /** One unit of delivery work: a mapped payload for one mapping of one event. */
 export type DeliveryItem = {
   [K in ActionKey]: {
@@ -47,5 +53,13 @@ export type DeliveryItem = {
     payload: PayloadByAction[K]
     /** Who sent it (the write key's name in the proxy, the plugin's name in node). */
     source?: string
+    /**
+     * Contact actions: the identifiers that may lead to an existing contact. Default: all three. An
+     * identifier left out is still written on a contact the engine creates, but is never searched for
+     * or read from the contact-id cache, and is left out of the create when another contact already
+     * holds it (so the directory's merge rules cannot match on it either). The proxy sets `['extRef']`
+     * for write keys with signed identities, where only the extRef is vouched for.
+     */
+    lookupBy?: readonly ContactLookupField[]
   }
 }[ActionKey]

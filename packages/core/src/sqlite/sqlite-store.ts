@@ -38,7 +38,7 @@ export interface SqliteStoreOptions {
 }
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SQLITE_SCHEMA_VERSION = 1
+export const SQLITE_SCHEMA_VERSION = 2
 
 /** Migrations by target version; each runs once, in a transaction, on a database older than it. */
 const MIGRATIONS: readonly (readonly [number, string])[] = [
@@ -76,6 +76,8 @@ const MIGRATIONS: readonly (readonly [number, string])[] = [
     CREATE INDEX contacts_expires ON contacts (expires_at);
     `,
   ],
+  // 2: an item's lookupBy (JSON array; NULL: every identifier). Items stored before keep the default.
+  [2, `ALTER TABLE items ADD COLUMN lookup_by TEXT;`],
 ]
 
 interface ItemRow {
@@ -95,6 +97,7 @@ interface ItemRow {
   delivered_at: number | null
   last_error: string | null
   result: string | null
+  lookup_by: string | null
 }
 
 function parseOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
@@ -196,6 +199,7 @@ function toItem(row: ItemRow): StoredItem {
     nextAttemptAt: row.next_attempt_at,
   } as StoredItem
   if (row.source !== null) item.source = row.source
+  if (row.lookup_by !== null) item.lookupBy = JSON.parse(row.lookup_by) as NonNullable<StoredItem['lookupBy']>
   if (row.lease_owner !== null) item.leaseOwner = row.lease_owner
   if (row.lease_until !== null) item.leaseUntil = row.lease_until
   if (row.delivered_at !== null) item.deliveredAt = row.delivered_at
@@ -211,9 +215,10 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
   const db = openDatabase(parsed)
 
   const insertItem = db.prepare(`
-    INSERT INTO items (id, message_id, mapping_id, action, payload, source, state, attempts,
+    INSERT INTO items (id, message_id, mapping_id, action, payload, source, lookup_by, state, attempts,
                        created_at, updated_at, next_attempt_at)
-    VALUES (@id, @messageId, @mappingId, @action, @payload, @source, 'pending', 0, @now, @now, @now)
+    VALUES (@id, @messageId, @mappingId, @action, @payload, @source, @lookupBy, 'pending', 0, @now, @now,
+            @now)
     ON CONFLICT DO NOTHING`)
   const selectDue = db.prepare(`
     SELECT * FROM (
@@ -278,6 +283,7 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
         action: item.action,
         payload: JSON.stringify(item.payload),
         source: item.source ?? null,
+        lookupBy: item.lookupBy === undefined ? null : JSON.stringify(item.lookupBy),
         now,
       })
       return {

@@ -86,6 +86,20 @@ describe('enqueue', () => {
         - 0.payload: must be an object (Received: null)]
     `)
   })
+
+  it.each([
+    [[], '[]'],
+    [['extRef', 'extRef'], '["extRef","extRef"]'],
+    [['name'], '["name"]'],
+    ['extRef', '"extRef"'],
+  ])('refuses lookupBy %j', async (lookupBy, shown) => {
+    const { engine } = setup()
+    await expect(
+      engine.enqueue([{ ...transactionItem({ messageId: 'm-lk' }), lookupBy } as never]),
+    ).rejects.toThrow(
+      `0.lookupBy: must be a non-empty list of distinct extRef, email, phone (Received: ${shown})`,
+    )
+  })
 })
 
 describe('transactions', () => {

@@ -77,6 +77,21 @@ export function describeStoreContract(
         expect(await store.getByMessageId('unknown')).toEqual([])
       }))
 
+    it('keeps an item’s lookupBy through claim, retry and dead-letter replay', () =>
+      withStore(async (store) => {
+        await store.accept([{ ...item('lk'), lookupBy: ['extRef'] }, item('plain')], T0)
+        const [first] = await store.getByMessageId('lk')
+        expect(first?.lookupBy).toEqual(['extRef'])
+        expect((await store.getByMessageId('plain'))[0]).not.toHaveProperty('lookupBy')
+        const claimed = await store.claim({ now: T0, limit: 5, leaseMs: LEASE, owner: 'e1' })
+        expect(claimed.find((i) => i.messageId === 'lk')?.lookupBy).toEqual(['extRef'])
+        const id = deriveItemId('lk', 'm1')
+        await store.markDead(id, 'e1', { now: T0 + 1, attempts: 1, error: error('refused', T0 + 1) })
+        await store.replayDeadLetters([id], T0 + 2)
+        const again = await store.claim({ now: T0 + 2, limit: 5, leaseMs: LEASE, owner: 'e2' })
+        expect(again.find((i) => i.id === id)?.lookupBy).toEqual(['extRef'])
+      }))
+
     it('claims due items oldest first, up to the limit, and leases them', () =>
       withStore(async (store) => {
         await store.accept([item('a')], T0)

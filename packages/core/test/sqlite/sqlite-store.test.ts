@@ -28,6 +28,23 @@ const workflow = (messageId: string) => ({
   payload: { workflowUrl: 'https://iad1.qualtrics.com/x', eventPayload: { a: [1, { b: 'c' }] } },
 })
 
+/** The schema as version 1 wrote it (before items had a lookupBy). */
+const SCHEMA_V1 = `
+  CREATE TABLE items (
+    id TEXT PRIMARY KEY, message_id TEXT NOT NULL, mapping_id TEXT NOT NULL, action TEXT NOT NULL,
+    payload TEXT NOT NULL, source TEXT, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT, lease_until INTEGER, delivered_at INTEGER, last_error TEXT, result TEXT,
+    UNIQUE (message_id, mapping_id)
+  ) STRICT;
+  CREATE INDEX items_pending_due ON items (next_attempt_at) WHERE state = 'pending';
+  CREATE INDEX items_leased_until ON items (lease_until) WHERE state = 'leased';
+  CREATE INDEX items_state_updated ON items (state, updated_at);
+  CREATE INDEX items_dead ON items (id) WHERE state = 'dead';
+  CREATE TABLE contacts (key TEXT PRIMARY KEY, contact_id TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT;
+  CREATE INDEX contacts_expires ON contacts (expires_at);
+`
+
 describe('createSqliteStore', () => {
   it('keeps items, leases and contact ids across a reopen of the file', async () => {
     const path = freshFile()
@@ -62,8 +79,36 @@ describe('createSqliteStore', () => {
     db.pragma('user_version = 99')
     db.close()
     expect(() => createSqliteStore({ path })).toThrowErrorMatchingInlineSnapshot(
-      `[StoreError: The SQLite database has schema version 99, newer than this code supports (1); upgrade qualtrics-relay]`,
+      `[StoreError: The SQLite database has schema version 99, newer than this code supports (2); upgrade qualtrics-relay]`,
     )
+  })
+
+  it('upgrades a version 1 database in place: its items keep working and new items keep their lookupBy', async () => {
+    const path = freshFile()
+    const old = new Database(path)
+    old.exec(SCHEMA_V1)
+    old.pragma('user_version = 1')
+    old
+      .prepare(
+        `INSERT INTO items (id, message_id, mapping_id, action, payload, source, state, attempts, created_at,
+                            updated_at, next_attempt_at) VALUES (?, 'old', 'm1', 'triggerXflowWorkflow', ?, NULL,
+                            'pending', 0, ?, ?, ?)`,
+      )
+      .run(deriveItemId('old', 'm1'), JSON.stringify(workflow('old').payload), T0, T0, T0)
+    old.close()
+
+    const store = createSqliteStore({ path })
+    await store.accept([{ ...workflow('new'), lookupBy: ['extRef'] }], T0 + 1)
+    const claimed = await store.claim({ now: T0 + 1, limit: 5, leaseMs: 1000, owner: 'e' })
+    expect(claimed.map((i) => [i.messageId, i.lookupBy])).toEqual([
+      ['old', undefined],
+      ['new', ['extRef']],
+    ])
+    expect(claimed[0]!.payload).toEqual(workflow('old').payload)
+    await store.close()
+    const db = new Database(path, { readonly: true })
+    expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
+    db.close()
   })
 
   it('lists every bad option', () => {

@@ -1,6 +1,11 @@
 // Contact resolution for transactions, and contact upserts: the contact-id cache, single flight per
 // user, batched searches (one `or` of leaf filters for many users, in identifier order extRef → email
 // → phone) and creation of the contacts nobody found.
+//
+// An item's `lookupBy` narrows the identifiers that may lead to an existing contact. The others are
+// "unvouched": never searched for, never read from or written to the cache, and, before a create,
+// checked: when another contact already holds one, it is left out of the create, so neither our
+// lookup nor the directory's merge rules can attach the item to that contact.
 
 import type { ContactPayload, TransactionPayload } from '../../actions/payloads'
 import { describeValue, RelayError } from '../../errors'
@@ -28,17 +33,23 @@ export interface ResolvedContact {
   via: 'given' | 'cache' | 'search' | 'created'
 }
 
+/** The identifiers that may find an existing contact (an item's `lookupBy`); undefined: all of them. */
+export type LookupBy = readonly IdentifierKind[] | undefined
+
 export interface ContactResolver {
-  /** The contact id a transaction goes to: given → cache → search → create. */
-  resolve(payload: TransactionPayload): Promise<ResolvedContact>
+  /** The contact id a transaction goes to: given → cache → search → create, by the `lookupBy` identifiers. */
+  resolve(payload: TransactionPayload, lookupBy?: LookupBy): Promise<ResolvedContact>
   /**
    * addContactToXmd: create (an upsert under the directory's merge rules), under the user's lock; caches
    * the id. With `afterAmbiguousWrite` (an earlier create may have been applied unseen), the contact is
    * searched for first and, when found, not created again.
    */
-  upsert(payload: ContactPayload, options?: { afterAmbiguousWrite?: boolean }): Promise<string>
+  upsert(
+    payload: ContactPayload,
+    options?: { afterAmbiguousWrite?: boolean; lookupBy?: LookupBy },
+  ): Promise<string>
   /** Drops the cached ids of this payload's identifiers (a transaction sent to the cached id was refused). */
-  forget(payload: ContactPayload): Promise<void>
+  forget(payload: ContactPayload, lookupBy?: LookupBy): Promise<void>
 }
 
 export interface ContactResolverOptions {
@@ -56,9 +67,11 @@ export interface ContactResolverOptions {
 /** Search page size: enough to see every match of a batch of identifiers in one page. */
 const SEARCH_PAGE_SIZE = 100
 
-export function identifiersOf(payload: ContactPayload): Identifier[] {
+/** The payload's identifiers, strongest first; only the kinds in `lookupBy` when it is given. */
+export function identifiersOf(payload: ContactPayload, lookupBy?: LookupBy): Identifier[] {
   const out: Identifier[] = []
   for (const kind of IDENTIFIER_ORDER) {
+    if (lookupBy !== undefined && !lookupBy.includes(kind)) continue
     const raw = payload[kind]
     if (typeof raw !== 'string') continue
     const normalised = normaliseIdentifier(kind, raw)
@@ -71,6 +84,12 @@ export function identifiersOf(payload: ContactPayload): Identifier[] {
     })
   }
   return out
+}
+
+/** The payload's identifiers outside `lookupBy` (none when it is not given). */
+export function unvouchedOf(payload: ContactPayload, lookupBy?: LookupBy): Identifier[] {
+  if (lookupBy === undefined) return []
+  return identifiersOf(payload).filter((id) => !lookupBy.includes(id.kind))
 }
 
 /** The contact fields of a payload that Qualtrics' create call takes (undefined ones left out). */
@@ -152,7 +171,9 @@ function createKeyedLocks() {
 interface Lookup {
   directoryId: string
   ids: Identifier[]
-  fields: ContactFields
+  payload: ContactPayload
+  /** Identifiers of the payload outside `lookupBy`: checked before a create (see `fieldsToCreate`). */
+  unvouched: Identifier[]
   settled: boolean
   resolve: (result: ResolvedContact) => void
   reject: (error: unknown) => void
@@ -295,6 +316,45 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
     }
   }
 
+  /**
+   * The fields to create a contact with. An unvouched identifier (outside the item's `lookupBy`) that
+   * another contact already holds is left out: sent, it could merge the new contact into that one
+   * under the directory's merge rules, or make later look-ups by it ambiguous. "Another" is any
+   * holder whose extRef differs from the payload's (or every holder, when the payload has none).
+   */
+  async function fieldsToCreate(
+    directoryId: string,
+    payload: ContactPayload,
+    unvouched: readonly Identifier[],
+  ): Promise<ContactFields> {
+    const fields = contactFieldsOf(payload)
+    if (unvouched.length === 0) return fields
+    const own = typeof payload.extRef === 'string' ? normaliseIdentifier('extRef', payload.extRef) : undefined
+    const held = await Promise.all(
+      unvouched.map(async (id) => {
+        const found = await call('searchDirectoryContacts', 1, () =>
+          client.searchDirectoryContacts(directoryId, leaf(id.kind, id.value), {
+            pageSize: SEARCH_PAGE_SIZE,
+          }),
+        )
+        const heldByAnother = found.contacts.some((c) => {
+          const theirs = typeof c.extRef === 'string' ? normaliseIdentifier('extRef', c.extRef) : undefined
+          return own === undefined || theirs !== own
+        })
+        return heldByAnother ? id.kind : undefined
+      }),
+    )
+    for (const kind of held) {
+      if (kind === undefined || kind === 'extRef') continue
+      delete fields[kind]
+      logger.warn(
+        { directoryId, identifier: kind },
+        'another contact holds this identifier, which the item may not be looked up by; creating the contact without it',
+      )
+    }
+    return fields
+  }
+
   async function runRound(directoryId: string, lookups: Lookup[]): Promise<void> {
     for (const kind of IDENTIFIER_ORDER) {
       const open = lookups.filter((l) => !l.settled && l.ids.some((i) => i.kind === kind))
@@ -318,8 +378,9 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
         .filter((l) => !l.settled)
         .map(async (lookup) => {
           try {
+            const fields = await fieldsToCreate(directoryId, lookup.payload, lookup.unvouched)
             const created = await call('createDirectoryContact', 1, () =>
-              client.createDirectoryContact(directoryId, lookup.fields),
+              client.createDirectoryContact(directoryId, fields),
             )
             settle(lookup, { ok: { contactId: created.id, via: 'created' } })
           } catch (error) {
@@ -341,9 +402,14 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
   }
 
   /** Joins the next lookup round; rounds gather everything asked for within one turn of the event loop. */
-  function lookUp(directoryId: string, ids: Identifier[], fields: ContactFields): Promise<ResolvedContact> {
+  function lookUp(
+    directoryId: string,
+    ids: Identifier[],
+    payload: ContactPayload,
+    unvouched: Identifier[],
+  ): Promise<ResolvedContact> {
     return new Promise((resolve, reject) => {
-      const lookup: Lookup = { directoryId, ids, fields, settled: false, resolve, reject }
+      const lookup: Lookup = { directoryId, ids, payload, unvouched, settled: false, resolve, reject }
       const list = queued.get(directoryId)
       if (list === undefined) queued.set(directoryId, [lookup])
       else list.push(lookup)
@@ -355,14 +421,16 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
   }
 
   return {
-    async resolve(payload: TransactionPayload): Promise<ResolvedContact> {
+    async resolve(payload: TransactionPayload, lookupBy?: LookupBy): Promise<ResolvedContact> {
       if (payload.contactId !== undefined && payload.contactId !== '')
         return { contactId: payload.contactId, via: 'given' }
-      const ids = identifiersOf(payload)
+      const ids = identifiersOf(payload, lookupBy)
       if (ids.length === 0) {
+        const needed =
+          lookupBy === undefined ? 'extRef, email or phone' : `${lookupBy.join(' or ')} (lookupBy)`
         throw new RelayError(
           'CONTACT_NOT_FOUND',
-          `Cannot find or create the contact of a transaction in directory ${payload.directoryId}: it has no contactId, extRef, email or phone`,
+          `Cannot find or create the contact of a transaction in directory ${payload.directoryId}: it has no contactId, ${needed}`,
           { status: 400, retryable: false },
         )
       }
@@ -373,7 +441,7 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
         // Another item of the same user may have resolved it while this one waited for the lock.
         const again = await fromCache(ids)
         if (again !== undefined) return { contactId: again, via: 'cache' }
-        const resolved = await lookUp(payload.directoryId, ids, contactFieldsOf(payload))
+        const resolved = await lookUp(payload.directoryId, ids, payload, unvouchedOf(payload, lookupBy))
         await remember(ids, resolved.contactId)
         return resolved
       } finally {
@@ -383,9 +451,9 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
 
     async upsert(
       payload: ContactPayload,
-      upsertOptions: { afterAmbiguousWrite?: boolean } = {},
+      upsertOptions: { afterAmbiguousWrite?: boolean; lookupBy?: LookupBy } = {},
     ): Promise<string> {
-      const ids = identifiersOf(payload)
+      const ids = identifiersOf(payload, upsertOptions.lookupBy)
       const release = await locks.acquire(ids.map((i) => i.key))
       try {
         if (upsertOptions.afterAmbiguousWrite === true) {
@@ -405,8 +473,13 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
             return existing.id
           }
         }
+        const fields = await fieldsToCreate(
+          payload.directoryId,
+          payload,
+          unvouchedOf(payload, upsertOptions.lookupBy),
+        )
         const created = await call('createDirectoryContact', 1, () =>
-          client.createDirectoryContact(payload.directoryId, contactFieldsOf(payload)),
+          client.createDirectoryContact(payload.directoryId, fields),
         )
         await remember(ids, created.id)
         return created.id
@@ -415,8 +488,8 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
       }
     },
 
-    async forget(payload: ContactPayload): Promise<void> {
-      const keys = identifiersOf(payload).map((i) => i.key)
+    async forget(payload: ContactPayload, lookupBy?: LookupBy): Promise<void> {
+      const keys = identifiersOf(payload, lookupBy).map((i) => i.key)
       if (keys.length === 0) return
       try {
         await store.deleteContacts(keys)

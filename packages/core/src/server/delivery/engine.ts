@@ -32,7 +32,7 @@ import {
   type Endpoint,
   type ItemRef,
 } from './events'
-import { deriveItemId } from './keys'
+import { deriveItemId, IDENTIFIER_ORDER } from './keys'
 import {
   noopLogger,
   parseDeliveryOptions,
@@ -92,6 +92,7 @@ interface BatchEntry {
 }
 
 const ACTIONS = new Set(['addContactToXmd', 'upsertContactTransaction', 'triggerXflowWorkflow'])
+const LOOKUP_FIELDS: readonly string[] = IDENTIFIER_ORDER
 
 function isRateLimited(error: unknown): boolean {
   return error instanceof RelayError && error.code === 'QUALTRICS_RATE_LIMITED'
@@ -195,6 +196,19 @@ function checkItems(items: readonly DeliveryItem[]): void {
       issues.push({
         path: `${i}.payload`,
         message: `must be an object (Received: ${describeValue(it.payload)})`,
+      })
+    }
+    const lookupBy = it.lookupBy
+    if (
+      lookupBy !== undefined &&
+      (!Array.isArray(lookupBy) ||
+        lookupBy.length === 0 ||
+        new Set(lookupBy).size !== lookupBy.length ||
+        !lookupBy.every((f) => typeof f === 'string' && LOOKUP_FIELDS.includes(f)))
+    ) {
+      issues.push({
+        path: `${i}.lookupBy`,
+        message: `must be a non-empty list of distinct ${LOOKUP_FIELDS.join(', ')} (Received: ${describeValue(lookupBy)})`,
       })
     }
   })
@@ -463,6 +477,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
   async function deliverContact(item: StoredItem & { action: 'addContactToXmd' }): Promise<void> {
     const contactId = await contacts.upsert(item.payload, {
       afterAmbiguousWrite: item.lastError?.possiblyWritten === true,
+      lookupBy: item.lookupBy,
     })
     await delivered(item, { contactId })
   }
@@ -606,7 +621,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
             return
           }
           // The cached contact id may be stale (contact deleted or merged): look it up afresh next time.
-          if (e.contact.via !== 'given') await contacts.forget(e.item.payload)
+          if (e.contact.via !== 'given') await contacts.forget(e.item.payload, e.item.lookupBy)
           await failed(
             e.item,
             new RelayError(
@@ -634,7 +649,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
           await deliverContact(item)
           return
         case 'upsertContactTransaction': {
-          const contact = await contacts.resolve(item.payload)
+          const contact = await contacts.resolve(item.payload, item.lookupBy)
           if (item.lastError?.possiblyWritten === true) {
             const transactionId = await findWritten(item, contact.contactId)
             if (transactionId !== undefined) {
