@@ -7,6 +7,7 @@ import { signIdentity } from '../src/security/identity'
 import {
   ADMIN_TOKEN,
   contactItem,
+  delivered,
   feedbackItem,
   mappingsFor,
   messageId,
@@ -417,6 +418,44 @@ describe('signed identities', () => {
     ])
     expect(answer.status).toBe(403)
     expect((answer.json as { error: { code: string } }).error.code).toBe('IDENTITY_INVALID')
+  })
+
+  it("cannot reach someone else's contact with their e-mail or phone under its own signature", async () => {
+    // The sandbox's directory merges on extRef, then e-mail: the attacker's items must neither be
+    // looked up by e-mail nor merged into the victim's contact by it.
+    const as = (userId: string) => ({ userId, signature: signIdentity(SIGNING_SECRET, userId) })
+    const victim = { extRef: 'victim-1', email: 'victim@example.com', phone: '+44 20 7946 0000' }
+    const identify = contactItem(h.sandbox, messageId(), { ...victim, firstName: 'Vic' })
+    expect((await send([{ ...identify, identity: as('victim-1') }])).status).toBe(202)
+    await delivered(h.url, identify.messageId, 'wk_signed')
+    const before = h.sandbox.inspect().contacts.find((c) => c.extRef === 'victim-1')!
+    expect(before).toMatchObject({ ...victim, firstName: 'Vic', mergeCount: 0 })
+
+    const stolen = { email: 'VICTIM@example.com', phone: victim.phone }
+    const purchase = purchaseItem(h.sandbox, messageId(), { extRef: 'attacker-1', ...stolen })
+    const profile = contactItem(h.sandbox, messageId(), {
+      extRef: 'attacker-1',
+      ...stolen,
+      firstName: 'Mallory',
+      embeddedData: { takenOver: true },
+    })
+    const answer = await send([
+      { ...purchase, identity: as('attacker-1') },
+      { ...profile, identity: as('attacker-1') },
+    ])
+    expect(answer.status).toBe(202)
+    await delivered(h.url, purchase.messageId, 'wk_signed')
+    await delivered(h.url, profile.messageId, 'wk_signed')
+
+    const state = h.sandbox.inspect()
+    const after = state.contacts.find((c) => c.id === before.id)
+    expect(after).toEqual(before)
+    expect(state.transactions.filter((t) => t.contactId === before.id)).toEqual([])
+    const attacker = state.contacts.filter((c) => c.extRef === 'attacker-1')
+    expect(attacker).toHaveLength(1)
+    expect(attacker[0]).not.toHaveProperty('email')
+    expect(attacker[0]).not.toHaveProperty('phone')
+    expect(state.transactions.filter((t) => t.contactId === attacker[0]!.id)).toHaveLength(1)
   })
 })
 

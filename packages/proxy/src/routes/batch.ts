@@ -22,6 +22,9 @@ import type { AppContext } from '../context'
 import { HttpError } from '../http-error'
 import { isValidSignature } from '../security/identity'
 
+/** How contacts of signed items may be found: by the signed extRef only. */
+const SIGNED_LOOKUP: DeliveryItem['lookupBy'] = ['extRef']
+
 type ItemCode = 'PAYLOAD_INVALID' | 'UNKNOWN_MAPPING' | 'FORBIDDEN' | 'IDENTITY_INVALID'
 const AUTHORIZATION_CODES = new Set<ItemCode>(['FORBIDDEN', 'IDENTITY_INVALID'])
 
@@ -278,6 +281,9 @@ export function batchRoutes(ctx: AppContext) {
     const forbidden = checkAllowlists(item.action, payload, wk)
     if (forbidden) return forbidden
 
+    // Under signed identities only the extRef is vouched for: the engine finds existing contacts by it
+    // alone, and keeps an e-mail or phone another contact holds out of the contacts it creates.
+    const signedContact = wk.identity !== undefined && item.action !== 'triggerXflowWorkflow'
     return {
       item: {
         messageId: item.messageId,
@@ -285,6 +291,7 @@ export function batchRoutes(ctx: AppContext) {
         action: item.action,
         payload,
         source: wk.name,
+        ...(signedContact ? { lookupBy: SIGNED_LOOKUP } : {}),
       } as unknown as DeliveryItem,
     }
   }
