@@ -60,39 +60,36 @@ export interface Resolved {
   identity?: QualtricsPluginOptions['identity']
 }
 
-// What each option must be: a kind (below) or [min, max, default] for a whole number; `[kind, default]`
-// gives a default to another kind. `!` marks the required ones.
-type Rule = string | readonly [string | number, unknown, unknown?]
-const RULES: Record<string, Rule> = {
-  proxyUrl: 'url!',
-  writeKey: 'text!',
-  settings: 'settings',
-  batchSize: [1, 100, 10],
-  flushIntervalMs: [0, 60_000, 1000],
-  consentCategories: ['names', []],
-  debug: 'debug',
-  storage: 'storage',
-  fetch: 'function',
-  maxQueueItems: [1, 10_000, 200],
-  maxQueueBytes: [1000, 5_000_000, 200_000],
-  maxAgeMs: [60_000, 90 * 864e5, 7 * 864e5],
-  identity: 'function',
-}
-
 const isText = (v: unknown) => typeof v == 'string' && v != ''
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v == 'object' && !!v
+const isFunction = (v: unknown) => typeof v == 'function'
 
-const KINDS: Record<string, [(v: unknown) => boolean, string]> = {
-  url: [
+// What each option must be: [check, what it must be, default]; a null default marks a required option.
+type Rule = [(v: unknown) => boolean, string, unknown?]
+const whole = (min: number, max: number, fallback: number): Rule => [
+  (v) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max,
+  `a whole number from ${min} to ${max}`,
+  fallback,
+]
+const aFunction: Rule = [isFunction, 'a function']
+const RULES: Record<string, Rule> = {
+  proxyUrl: [
     (v) => isText(v) && /^(https?:\/\/[^/]|\/)/.test(v as string),
     'an http(s) URL or a path starting with /',
+    null,
   ],
-  text: [isText, 'a non-empty string'],
+  writeKey: [isText, 'a non-empty string', null],
   settings: [(v) => isObject(v) && Array.isArray(v.mappings), 'an object with a mappings array'],
-  names: [(v) => Array.isArray(v) && v.every(isText), 'an array of non-empty strings'],
-  debug: [(v) => typeof v == 'boolean' || typeof v == 'function', 'true, false or a function'],
-  function: [(v) => typeof v == 'function', 'a function'],
-  storage: [(v) => v === null || (isObject(v) && typeof v.setItem == 'function'), 'a Storage or null'],
+  batchSize: whole(1, 100, 10),
+  flushIntervalMs: whole(0, 60_000, 1000),
+  consentCategories: [(v) => Array.isArray(v) && v.every(isText), 'an array of non-empty strings', []],
+  debug: [(v) => typeof v == 'boolean' || isFunction(v), 'true, false or a function'],
+  storage: [(v) => v === null || (isObject(v) && isFunction(v.setItem)), 'a Storage or null'],
+  fetch: aFunction,
+  maxQueueItems: whole(1, 10_000, 200),
+  maxQueueBytes: whole(1000, 5_000_000, 200_000),
+  maxAgeMs: whole(60_000, 90 * 864e5, 7 * 864e5),
+  identity: aFunction,
 }
 
 /** Checks every option at once and fills in the defaults; throws a ConfigError listing every problem. */
@@ -104,28 +101,19 @@ export function resolveOptions(options: QualtricsPluginOptions): Resolved {
   if (!isObject(options)) problem('', `must be an object (Received: ${describeValue(options)})`)
   for (const key in given) if (!RULES[key]) problem(key, 'is not an option of the Qualtrics plugin')
   for (const key in RULES) {
-    const rule = RULES[key]!
+    const [check, what, fallback] = RULES[key]!
     const value = given[key]
-    const [head, second, third] = typeof rule == 'string' ? [rule] : rule
-    const numeric = typeof head == 'number'
-    const [check, what] = numeric
-      ? [
-          (v: unknown) => Number.isInteger(v) && (v as number) >= head && (v as number) <= (second as number),
-          `a whole number from ${head} to ${second}`,
-        ]
-      : KINDS[head.replace('!', '')]!
-    if (value !== undefined) {
-      if (check(value)) out[key] = value
-      else problem(key, `must be ${what} (Received: ${describeValue(value)})`)
-    } else if (/!/.test(head as string)) problem(key, `is required: ${what} (Received: undefined)`)
-    else out[key] = numeric ? third : second
+    if (value === undefined) {
+      if (fallback === null) problem(key, `is required: ${what} (Received: undefined)`)
+      else out[key] = fallback
+    } else if (check(value)) out[key] = value
+    else problem(key, `must be ${what} (Received: ${describeValue(value)})`)
   }
   if (issues.length) throw new ConfigError('Invalid Qualtrics plugin options', issues)
 
   const o = out as unknown as Resolved & QualtricsPluginOptions
   const { debug } = o
-  const logger: Logger =
-    typeof debug == 'function' ? debug : (message, detail) => console.debug(message, detail)
+  const logger: Logger = isFunction(debug) ? debug : (message, detail) => console.debug(message, detail)
   o.base = `${o.proxyUrl.replace(/\/+$/, '')}/v1/`
   o.log = debug ? (message, detail) => logger(`[Qualtrics] ${message}`, detail) : () => {}
   o.fetch ||= (input, init) => fetch(input, init)

@@ -13,7 +13,7 @@ export const VERSION = '0.1.0'
 /** How long an event may hold analytics-next while the first settings load, in ms. */
 const SETTINGS_WAIT_MS = 1000
 
-type Consent = { consent?: { categoryPreferences?: Record<string, unknown> } } | undefined
+type Consent = { consent?: { categoryPreferences?: Record<string, unknown> } | null }
 
 /** Creates the destination plugin; throws a ConfigError listing every bad option. */
 export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
@@ -23,16 +23,17 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
 
   const report = (reason: RelayError, ctx?: Context) => {
     o.log(reason.message)
-    ctx?.setFailedDelivery({ reason })
-    analytics?.emit('error', { code: 'delivery_failure', reason, ctx })
+    if (ctx) ctx.setFailedDelivery({ reason })
+    if (analytics) analytics.emit('error', { code: 'delivery_failure', reason, ctx })
   }
   const queue = createQueue(o, report)
-  const start = () => (settings ??= (queue.start(), loadSettings(o)))
+  const start = () => settings || (queue.start(), (settings = loadSettings(o)))
 
   const handle = async (ctx: Context): Promise<Context> => {
     const event = ctx.event
     try {
-      const granted = (event.context as Consent)?.consent?.categoryPreferences
+      const { consent } = (event.context || {}) as Consent
+      const granted = consent && consent.categoryPreferences
       if (granted && o.consentCategories.some((c) => granted[c] !== true)) {
         o.log('no consent', event.messageId)
         return ctx
@@ -40,12 +41,9 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
       const source = start()
       await source.ready // analytics-next does not await load(): events may come before the settings
       const s = source.current()!
-      if (s instanceof RelayError) {
-        report(s, ctx)
-        return ctx
-      }
+      if (s instanceof RelayError) return (report(s, ctx), ctx)
       const { payloads, failures } = mapEvent(s.mappings, event, { workflowOrigins: s.workflowOrigins || [] })
-      const identity = o.identity?.(event)
+      const identity = o.identity && o.identity(event)
       for (const { mappingId, action, payload } of payloads) {
         const item: BatchItem = {
           messageId: event.messageId!,
@@ -92,7 +90,7 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     },
     unload: () => {
       queue.stop()
-      settings?.stop()
+      if (settings) settings.stop()
     },
     identify: hook,
     track: hook,

@@ -122,7 +122,7 @@ export function createQueue(o: Resolved, report: (error: RelayError, ctx?: Conte
         if (!k.startsWith(prefix) || k == me) continue
         const v = read<{ t: number; r: number; q: [number, BatchItem][] }>(storage, k)
         if (v && !v.r && Date.now() - v.t < STALE) continue
-        for (const [t, item] of (v && v.q) || []) if (item?.messageId) push(entry(t, item))
+        for (const [t, item] of (v && v.q) || []) if (item && item.messageId) push(entry(t, item))
         log('adopted a queue', k)
         q.sort((a, b) => a.t - b.t)
         trim()

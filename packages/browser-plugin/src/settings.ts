@@ -28,9 +28,9 @@ export function loadSettings(o: Resolved): SettingsSource {
 
   if (!current) {
     const key = `qr:${o.writeKey}:s`
-    const cached = read<{ e: string | null; s: PublicSettings }>(o.storage, key)
-    let tag = cached?.e
-    if (Array.isArray(cached?.s?.mappings)) set(cached!.s)
+    const cached = read<{ e: string | null; s: PublicSettings }>(o.storage, key) || { e: null, s: undefined }
+    let tag: string | null | undefined = cached.e
+    if (cached.s && Array.isArray(cached.s.mappings)) set(cached.s)
     const get = async (attempt: number): Promise<void> => {
       let res: Response | undefined
       try {

@@ -12,7 +12,7 @@ export const MAX_WAIT = 30_000
 export function backoff(res: Response | undefined, attempt: number): number | undefined {
   const status = res ? res.status : 0
   if (status && status < 500 && status != 429 && status != 408) return undefined
-  const after = res?.headers.get('retry-after')
+  const after = res && res.headers.get('retry-after')
   const wait = after ? Number(after) * 1000 || Date.parse(after) - Date.now() : NaN
   return wait >= 0 ? wait : Math.min(MAX_WAIT, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2)
 }
@@ -23,7 +23,7 @@ export const timeout = (): AbortSignal | null => (AbortSignal.timeout ? AbortSig
 /** Parsed JSON under `key`, or undefined when absent, unreadable or storage throws. */
 export function read<T>(storage: StorageLike | null, key: string): T | undefined {
   try {
-    return JSON.parse(storage!.getItem(key)!) ?? undefined
+    return JSON.parse(storage!.getItem(key)!) || undefined
   } catch {
     return undefined
   }

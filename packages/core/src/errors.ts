@@ -37,17 +37,19 @@ export interface RelayErrorOptions {
   cause?: unknown
 }
 
+// Fields are `declare`d and set in the constructors: no class-field initialisers, which browsers'
+// bundles would otherwise have to lower into helper calls.
 export class RelayError extends Error {
-  override readonly name: string = 'RelayError'
-  readonly code: RelayErrorCode
-  readonly status: number | undefined
-  readonly retryable: boolean
+  declare readonly code: RelayErrorCode
+  declare readonly status: number | undefined
+  declare readonly retryable: boolean
 
   constructor(code: RelayErrorCode, message: string, options: RelayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'RelayError'
     this.code = code
     this.status = options.status
-    this.retryable = options.retryable ?? false
+    this.retryable = !!options.retryable
   }
 }
 
@@ -59,64 +61,66 @@ export interface FieldIssue {
 
 /** Bad configuration or options: every problem is listed, never only the first. */
 export class ConfigError extends RelayError {
-  override readonly name = 'ConfigError'
-  readonly issues: readonly FieldIssue[]
+  declare readonly issues: readonly FieldIssue[]
   constructor(message: string, issues: readonly FieldIssue[] = [], options: RelayErrorOptions = {}) {
     super('CONFIG_INVALID', formatIssues(message, issues), { status: 500, ...options })
+    this.name = 'ConfigError'
     this.issues = issues
   }
 }
 
 /** A mapping set or a single mapping that cannot be used. */
 export class MappingError extends RelayError {
-  override readonly name = 'MappingError'
-  readonly issues: readonly FieldIssue[]
+  declare readonly issues: readonly FieldIssue[]
   constructor(message: string, issues: readonly FieldIssue[] = []) {
     super('MAPPING_INVALID', formatIssues(message, issues), { status: 400 })
+    this.name = 'MappingError'
     this.issues = issues
   }
 }
 
 /** A trigger (subscription) that does not parse; `position` is the 0-based character offset. */
 export class TriggerParseError extends RelayError {
-  override readonly name = 'TriggerParseError'
-  readonly position: number
+  declare readonly position: number
   constructor(message: string, position: number) {
     super('TRIGGER_PARSE_ERROR', message, { status: 400 })
+    this.name = 'TriggerParseError'
     this.position = position
   }
 }
 
 /** A mapped payload that Qualtrics would refuse, or that is not what the action needs. */
 export class PayloadValidationError extends RelayError {
-  override readonly name = 'PayloadValidationError'
-  readonly issues: readonly FieldIssue[]
+  declare readonly issues: readonly FieldIssue[]
   constructor(message: string, issues: readonly FieldIssue[] = []) {
     super('PAYLOAD_INVALID', formatIssues(message, issues), { status: 400 })
+    this.name = 'PayloadValidationError'
     this.issues = issues
   }
 }
 
 /** Renders a received value for an error message: short, single-line, never a whole body. */
 export function describeValue(value: unknown, max = 60): string {
+  const type = typeof value
   let text: string
   if (value === undefined) return 'undefined'
-  if (typeof value === 'string') text = JSON.stringify(value)
-  else if (typeof value === 'number')
-    text = String(value) // JSON would print Infinity and NaN as null
-  else if (typeof value === 'bigint') text = `${value}n`
-  else if (typeof value === 'function') return 'a function'
-  else {
-    try {
-      text = JSON.stringify(value) ?? String(value)
-    } catch {
-      text = Object.prototype.toString.call(value)
-    }
+  if (type == 'function') return 'a function'
+  try {
+    // JSON would print Infinity and NaN as null; it gives undefined for a symbol.
+    text =
+      type == 'number'
+        ? String(value)
+        : type == 'bigint'
+          ? `${value}n`
+          : JSON.stringify(value) || String(value)
+  } catch {
+    text = Object.prototype.toString.call(value)
   }
   return text.length > max ? `${text.slice(0, max - 1)}…` : text
 }
 
 function formatIssues(message: string, issues: readonly FieldIssue[]): string {
-  if (issues.length === 0) return message
-  return `${message}\n${issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}`
+  return issues.length
+    ? `${message}\n${issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}`
+    : message
 }

@@ -58,7 +58,7 @@ export function checkPayload<K extends ActionKey>(
       if (!value) expected = 'must be a date, e.g. an ISO 8601 string'
     } else {
       if (typeof value == 'number' && Number.isFinite(value)) value = '' + value
-      const prefix = ID_PREFIXES[key] ?? ''
+      const prefix = ID_PREFIXES[key] || ''
       if (typeof value != 'string') expected = 'must be a string'
       else if (
         prefix &&
@@ -74,15 +74,16 @@ export function checkPayload<K extends ActionKey>(
     const url = out.workflowUrl as string | undefined
     if (url && !isQualtricsUrl(url, options.workflowOrigins))
       issues.push(issue('workflowUrl', 'must be an https URL on a *.qualtrics.com host', url))
-    const size = (JSON.stringify((out.eventPayload ??= {})) ?? '').length
+    // (no `??` in this file: browsers' bundles would have to lower it)
+    const size = (JSON.stringify(out.eventPayload || (out.eventPayload = {})) || '').length
     if (size > MAX_WORKFLOW_BODY)
       issues.push(issue('eventPayload', `must be at most ${MAX_WORKFLOW_BODY} characters as JSON`, size))
   } else {
     for (const key of ['embeddedData', 'transactionData'])
       if (out[key]) out[key] = flattenData(out[key] as Record<string, unknown>, key, issues)
     if (action == 'upsertContactTransaction') {
-      out.transactionDate ??= toQualtricsDate((options.now ?? Date.now)())
-      out.transactionData ??= {}
+      out.transactionDate ||= toQualtricsDate((options.now || Date.now)())
+      out.transactionData ||= {}
     } else if (!out.extRef && !out.email && !out.phone)
       issues.push(issue('extRef', 'or email or phone is needed to identify the contact', undefined))
   }
