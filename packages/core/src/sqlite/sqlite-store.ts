@@ -208,6 +208,13 @@ function toItem(row: ItemRow): StoredItem {
   return item
 }
 
+/** Oldest due first (by `next_attempt_at`, then id), at most `limit`. */
+function mergeDue(a: ItemRow[], b: ItemRow[], limit: number): ItemRow[] {
+  return [...a, ...b]
+    .sort((x, y) => x.next_attempt_at - y.next_attempt_at || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
+    .slice(0, limit)
+}
+
 /** Opens (creating and migrating as needed) a SQLite file as a DeliveryStore. Throws `ConfigError` for
  * bad options and `StoreError` when the file cannot be opened or has a newer schema. */
 export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
@@ -220,16 +227,16 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     VALUES (@id, @messageId, @mappingId, @action, @payload, @source, @lookupBy, 'pending', 0, @now, @now,
             @now)
     ON CONFLICT DO NOTHING`)
-  const selectDue = db.prepare(`
-    SELECT * FROM (
-      SELECT * FROM (
-        SELECT * FROM items WHERE state = 'pending' AND next_attempt_at <= @now
-        ORDER BY next_attempt_at LIMIT @limit)
-      UNION ALL
-      SELECT * FROM (
-        SELECT * FROM items WHERE state = 'leased' AND lease_until <= @now
-        ORDER BY lease_until LIMIT @limit)
-    ) ORDER BY next_attempt_at, id LIMIT @limit`)
+  // Due work comes from the two partial indexes, named explicitly: without statistics the planner
+  // prefers items_state_updated (state = ?), which reads every leased row and sorts them, on each claim.
+  // The two are merged in JS: a UNION ALL of them costs a fixed half millisecond per claim even when
+  // both are empty.
+  const selectPendingDue = db.prepare(`
+    SELECT * FROM items INDEXED BY items_pending_due
+    WHERE state = 'pending' AND next_attempt_at <= @now ORDER BY next_attempt_at LIMIT @limit`)
+  const selectExpiredLeases = db.prepare(`
+    SELECT * FROM items INDEXED BY items_leased_until
+    WHERE state = 'leased' AND lease_until <= @now ORDER BY lease_until LIMIT @limit`)
   const leaseItem = db.prepare(
     `UPDATE items SET state = 'leased', lease_owner = @owner, lease_until = @leaseUntil, updated_at = @now WHERE id = @id`,
   )
@@ -261,9 +268,9 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     WHERE state = 'dead'`)
   const selectNextDue = db.prepare(`
     SELECT min(at) AS at FROM (
-      SELECT min(next_attempt_at) AS at FROM items WHERE state = 'pending'
+      SELECT min(next_attempt_at) AS at FROM items INDEXED BY items_pending_due WHERE state = 'pending'
       UNION ALL
-      SELECT min(lease_until) AS at FROM items WHERE state = 'leased'
+      SELECT min(lease_until) AS at FROM items INDEXED BY items_leased_until WHERE state = 'leased'
     )`)
   const selectCounts = db.prepare(`SELECT state, count(*) AS n FROM items GROUP BY state`)
   const selectContact = db.prepare(`SELECT contact_id, expires_at FROM contacts WHERE key = ?`)
@@ -295,7 +302,9 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     }),
   )
   const claimMany = db.transaction(({ now, limit, leaseMs, owner }: ClaimOptions): StoredItem[] => {
-    const rows = selectDue.all({ now, limit }) as ItemRow[]
+    const pending = selectPendingDue.all({ now, limit }) as ItemRow[]
+    const expired = selectExpiredLeases.all({ now, limit }) as ItemRow[]
+    const rows = expired.length === 0 ? pending : mergeDue(pending, expired, limit)
     const leaseUntil = now + leaseMs
     return rows.map((row) => {
       leaseItem.run({ id: row.id, owner, leaseUntil, now })

@@ -253,18 +253,32 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
   /** flush() calls in progress. */
   let flushing = 0
 
-  // Wakes the loop early: new work was enqueued, capacity was freed, or the engine is stopping.
+  // Wakes the loop early: new work was enqueued, a retry comes due before the loop would look again,
+  // capacity was freed while due work waits for it, or the engine is stopping.
   let wakeFlag = false
   let wakeWaiter: (() => void) | undefined
+  /** When the idle loop looks for work next by itself (while it sleeps). */
+  let idleUntil = Number.POSITIVE_INFINITY
+  /** The loop left due work unclaimed for want of capacity: a freed slot should wake it. Completions
+   * wake the loop only then, so settling an item costs no claim while the queue holds nothing due. */
+  let wantsRoom = false
   function wake(): void {
     wakeFlag = true
     wakeWaiter?.()
+  }
+  /** An item of this engine becomes due at `at`: make sure the loop looks for it by then. */
+  function dueAt(at: number): void {
+    if (at < idleUntil) wake()
+  }
+  function freed(): void {
+    if (wantsRoom && (held.size === 0 || opts.maxInFlight - held.size >= lowWater)) wake()
   }
   async function idle(ms: number): Promise<void> {
     if (wakeFlag) {
       wakeFlag = false
       return
     }
+    idleUntil = clock.now() + ms
     const stopSleep = new AbortController()
     await Promise.race([
       clock.sleep(ms, stopSleep.signal),
@@ -275,6 +289,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     stopSleep.abort()
     wakeWaiter = undefined
     wakeFlag = false
+    idleUntil = Number.POSITIVE_INFINITY
   }
 
   function storeFailed(where: string, error: unknown): void {
@@ -435,6 +450,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       return
     }
     if (!ok) return
+    dueAt(nextAttemptAt)
     emitter.emit('retried', { item: refOf(item), attempts, delayMs, nextAttemptAt, error: itemError })
     logger.info(
       {
@@ -690,7 +706,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     const done = process(item, markReady).finally(() => {
       markReady()
       held.delete(item.id)
-      wake()
+      freed()
     })
     const entry: Held = { item, ready, done }
     held.set(item.id, entry)
@@ -734,11 +750,13 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     while (running) {
       await renewLeases()
       await prune()
-      // Claim in chunks, not one item per completion: a claim scans the queue.
+      // Claim in chunks, not one item per completion: each claim is a store round trip.
       if (held.size > 0 && opts.maxInFlight - held.size < lowWater) {
+        wantsRoom = true
         await idle(opts.pollIntervalMs)
         continue
       }
+      wantsRoom = false
       let capacity = 0
       let fresh: Held[] = []
       try {
@@ -753,7 +771,10 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
         await idle(opts.pollIntervalMs)
         continue
       }
-      if (fresh.length >= capacity) continue // probably more due: claim again once there is room
+      if (fresh.length >= capacity) {
+        wantsRoom = true // probably more due: claim again once there is room
+        continue
+      }
       let next: number | undefined
       try {
         next = await store.nextDueAt()
