@@ -124,7 +124,7 @@ describe('option validation', () => {
         - lingerMs: must be a whole number of ms, 0 or more (Received: -1)
         - maxAttempts: must be a whole number from 1 to 20 (Received: 0)
         - requestTimeoutMs: must be a whole number of ms, 1 or more (Received: "5s")
-        - settingsMaxAgeMs: must be a whole number of ms, 0 or more (Received: null)
+        - settingsMaxAgeMs: must be a whole number of ms, 0 or more (Received: Infinity)
         - identitySecret: must be the write key's secret, at least 16 characters (Received: a string of 5 characters, hidden)"
     `)
   })
