@@ -14,6 +14,7 @@ import {
   type FieldIssue,
   type MappingSpec,
 } from '@qualtrics-relay/core'
+import type { DeliveryEngineOptions } from '@qualtrics-relay/core/server'
 
 /** Environment variables the proxy reads (signing secrets come from variables the config file names). */
 export const ENV = {
@@ -68,27 +69,8 @@ export type QualtricsTarget =
   | { mode: 'qualtrics'; apiToken: string; datacenter?: string; baseUrl?: string }
   | { mode: 'sandbox'; port: number; host: string }
 
-/** Tuning options passed to core's delivery engine; see the README for each default. */
-export interface DeliveryConfig {
-  requestsPerMinute?: number
-  burst?: number
-  maxConcurrentRequests?: number
-  transactionBatchSize?: number
-  transactionLingerMs?: number
-  ambiguousContact?: 'newest' | 'fail'
-  contactCacheTtlMs?: number
-  contactLookupBatchSize?: number
-  maxAttempts?: number
-  maxAgeMs?: number
-  retryBaseMs?: number
-  retryMaxMs?: number
-  rateLimitRecoveryMs?: number
-  leaseMs?: number
-  maxInFlight?: number
-  pollIntervalMs?: number
-  retentionMs?: number
-  pruneIntervalMs?: number
-  drainMs?: number
+/** Tuning options passed to core's delivery engine (see the README for each default), plus the client's timeout. */
+export interface DeliveryConfig extends Omit<DeliveryEngineOptions, 'owner'> {
   /** Time allowed for one Qualtrics request, in ms (the client's `timeoutMs`). Default 10,000. */
   requestTimeoutMs?: number
 }
