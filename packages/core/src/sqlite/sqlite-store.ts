@@ -2,6 +2,13 @@
 // and the contact-id cache. Statements are prepared once; every multi-row change is one transaction;
 // claims take the write lock up front (BEGIN IMMEDIATE) so two processes on one file never lease the
 // same item.
+//
+// Writes that callers issue many at a time and independently (accepting a batch, settling an item,
+// caching a contact id) are gathered for one turn of the event loop and committed in one transaction:
+// a commit costs far more than the statements in it. Each promise still resolves only once its change
+// is committed; when the joint commit fails, each write is committed on its own, so a failure stays
+// its own. Every other operation first commits what is gathered, so operations take effect in the
+// order they were called.
 
 import Database from 'better-sqlite3'
 import { ConfigError, describeValue, type FieldIssue } from '../errors'
@@ -329,33 +336,89 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
   })
 
   let closed = false
-  /** Runs one synchronous step, turning any failure into a rejected StoreError. */
+  const closedError = () => new StoreError('The SQLite delivery store is closed', { retryable: false })
+  const storeError = (what: string, cause: unknown) =>
+    cause instanceof StoreError
+      ? cause
+      : new StoreError(`SQLite store could not ${what}: ${messageOf(cause)}`, { cause })
+
+  /** Runs one synchronous step (after the gathered writes), turning any failure into a rejected StoreError. */
   function step<T>(what: string, fn: () => T): Promise<T> {
-    if (closed)
-      return Promise.reject(new StoreError('The SQLite delivery store is closed', { retryable: false }))
+    if (closed) return Promise.reject(closedError())
+    commitGathered()
     try {
       return Promise.resolve(fn())
     } catch (cause) {
-      return Promise.reject(
-        cause instanceof StoreError
-          ? cause
-          : new StoreError(`SQLite store could not ${what}: ${messageOf(cause)}`, { cause }),
-      )
+      return Promise.reject(storeError(what, cause))
     }
   }
 
+  interface GatheredWrite {
+    what: string
+    fn: () => unknown
+    resolve: (value: unknown) => void
+    reject: (error: unknown) => void
+  }
+  let gathered: GatheredWrite[] = []
+  let commitScheduled = false
+  const commitAll = db.transaction((writes: readonly GatheredWrite[]) => writes.map((w) => w.fn()))
+
+  /** A write committed with the others gathered in this turn of the event loop. */
+  function write<T>(what: string, fn: () => T): Promise<T> {
+    if (closed) return Promise.reject(closedError())
+    return new Promise<T>((resolve, reject) => {
+      gathered.push({ what, fn, resolve: resolve as (value: unknown) => void, reject })
+      if (!commitScheduled) {
+        commitScheduled = true
+        setImmediate(commitGathered)
+      }
+    })
+  }
+
+  function commitOne(w: GatheredWrite): void {
+    try {
+      w.resolve(w.fn())
+    } catch (cause) {
+      w.reject(storeError(w.what, cause))
+    }
+  }
+
+  function commitGathered(): void {
+    commitScheduled = false
+    if (gathered.length === 0) return
+    const writes = gathered
+    gathered = []
+    if (closed) {
+      for (const w of writes) w.reject(closedError())
+      return
+    }
+    if (writes.length === 1) {
+      commitOne(writes[0] as GatheredWrite)
+      return
+    }
+    let results: unknown[]
+    try {
+      results = commitAll.immediate(writes)
+    } catch {
+      // Nothing of the batch was committed: commit each on its own, so a failure is only its own.
+      for (const w of writes) commitOne(w)
+      return
+    }
+    writes.forEach((w, i) => w.resolve(results[i]))
+  }
+
   return {
-    accept: (items, now) => step('accept items', () => acceptMany(items, now)),
+    accept: (items, now) => write('accept items', () => acceptMany(items, now)),
     claim: (options) => step('claim items', () => (options.limit <= 0 ? [] : claimMany.immediate(options))),
     markDelivered: (id, owner, now, result?: ItemResult) =>
-      step(
+      write(
         'mark an item delivered',
         () =>
           deliverItem.run({ id, owner, now, result: result === undefined ? null : JSON.stringify(result) })
             .changes === 1,
       ),
     scheduleRetry: (id, owner, update: RetryUpdate) =>
-      step(
+      write(
         'schedule a retry',
         () =>
           retryItem.run({
@@ -368,7 +431,7 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
           }).changes === 1,
       ),
     markDead: (id, owner, update: DeadUpdate) =>
-      step(
+      write(
         'dead-letter an item',
         () =>
           killItem.run({
@@ -405,8 +468,8 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
         const row = selectContact.get(key) as { contact_id: string; expires_at: number } | undefined
         return row === undefined || row.expires_at <= now ? undefined : row.contact_id
       }),
-    putContacts: (entries) => step('write the contact cache', () => putMany(entries)),
-    deleteContacts: (keys) => step('delete from the contact cache', () => deleteMany(keys)),
+    putContacts: (entries) => write('write the contact cache', () => putMany(entries)),
+    deleteContacts: (keys) => write('delete from the contact cache', () => deleteMany(keys)),
     prune: ({ deliveredBefore, now }) =>
       step('prune', () => ({
         items: pruneItems.run(deliveredBefore).changes,
@@ -414,6 +477,7 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
       })),
     close: () => {
       if (closed) return Promise.resolve()
+      commitGathered()
       closed = true
       try {
         db.close()

@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/errors'
+import { StoreError } from '../../src/server/store/errors'
+import type { ContactCacheEntry } from '../../src/server/store/types'
 import { deriveItemId } from '../../src/server/delivery/keys'
 import { createSqliteStore, SQLITE_SCHEMA_VERSION } from '../../src/sqlite/index'
 import { describeStoreContract } from '../delivery/store-contract'
@@ -141,5 +143,72 @@ describe('createSqliteStore', () => {
     expect(new Set(ids).size).toBe(50)
     await a.close()
     await b.close()
+  })
+
+  it('commits writes issued together, each with its own outcome, before the promises resolve', async () => {
+    const path = freshFile()
+    const store = createSqliteStore({ path })
+    await store.accept([workflow('a'), workflow('b'), workflow('c')], T0)
+    await store.claim({ now: T0, limit: 3, leaseMs: 1000, owner: 'e1' })
+    const [a, b, c] = ['a', 'b', 'c'].map((m) => deriveItemId(m, 'm1')) as [string, string, string]
+    const outcomes = await Promise.all([
+      store.markDelivered(a, 'e1', T0 + 1, { status: 200 }),
+      store.markDelivered(b, 'someone-else', T0 + 1),
+      store.scheduleRetry(c, 'e1', {
+        now: T0 + 1,
+        nextAttemptAt: T0 + 500,
+        attempts: 1,
+        error: { code: 'TIMEOUT', message: 'slow', at: T0 + 1 },
+      }),
+      store.putContacts([{ key: 'k', contactId: 'CID_1', expiresAt: T0 + 10_000 }]),
+      store.accept([workflow('a'), workflow('d')], T0 + 1),
+    ])
+    expect(outcomes.slice(0, 4)).toEqual([true, false, true, undefined])
+    expect(outcomes[4]?.map((r) => r.status)).toEqual(['duplicate', 'accepted'])
+    // Another connection sees all of it: it was committed, not only applied in this one.
+    const other = createSqliteStore({ path })
+    expect(await other.counts()).toEqual({ pending: 2, leased: 1, delivered: 1, dead: 0 })
+    expect(await other.getContact('k', T0)).toBe('CID_1')
+    await other.close()
+    await store.close()
+  })
+
+  it('applies operations in the order they were called, even when the writes are not awaited', async () => {
+    const store = createSqliteStore({ path: ':memory:' })
+    const written = store.putContacts([{ key: 'k', contactId: 'CID_1', expiresAt: T0 + 10_000 }])
+    const accepted = store.accept([workflow('a')], T0)
+    expect(await store.getContact('k', T0)).toBe('CID_1')
+    expect(await store.claim({ now: T0, limit: 5, leaseMs: 1000, owner: 'e1' })).toHaveLength(1)
+    await Promise.all([written, accepted])
+    await store.close()
+  })
+
+  it('fails only the write that failed among writes issued together', async () => {
+    const store = createSqliteStore({ path: ':memory:' })
+    const bad = { key: 'bad', contactId: null, expiresAt: T0 } as unknown as ContactCacheEntry
+    const [good, failed, accepted] = await Promise.allSettled([
+      store.putContacts([{ key: 'k', contactId: 'CID_1', expiresAt: T0 + 10_000 }]),
+      store.putContacts([bad]),
+      store.accept([workflow('a')], T0),
+    ])
+    expect(good.status).toBe('fulfilled')
+    expect(accepted.status).toBe('fulfilled')
+    expect(failed.status === 'rejected' && failed.reason).toBeInstanceOf(StoreError)
+    expect(await store.getContact('k', T0)).toBe('CID_1')
+    expect(await store.getContact('bad', T0)).toBeUndefined()
+    expect(await store.counts()).toMatchObject({ pending: 1 })
+    await store.close()
+  })
+
+  it('commits writes still gathered when it is closed', async () => {
+    const path = freshFile()
+    const store = createSqliteStore({ path })
+    const accepted = store.accept([workflow('a')], T0)
+    await store.close()
+    expect((await accepted).map((r) => r.status)).toEqual(['accepted'])
+    await expect(store.putContacts([])).rejects.toBeInstanceOf(StoreError)
+    const reopened = createSqliteStore({ path })
+    expect(await reopened.counts()).toMatchObject({ pending: 1 })
+    await reopened.close()
   })
 })
