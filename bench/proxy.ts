@@ -107,13 +107,32 @@ async function load(url: string, bodies: string[], eventsPerBody: number, concur
   }
 }
 
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<number> {
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
   const start = performance.now()
-  while (!check()) {
+  while (!(await check())) {
     if (performance.now() - start > timeoutMs) throw new Error(`not delivered within ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 100))
   }
   return performance.now() - start
+}
+
+/**
+ * Waits until the proxy's engine has settled `events` items as delivered (each one after Qualtrics
+ * answered its write) and returns that moment, after checking the sandbox holds them. Polling the engine's counts is one small
+ * SQLite query; `sandbox.inspect()` copies the whole sandbox state and request log, and doing that
+ * every 100 ms took CPU from the run being measured.
+ */
+async function waitDelivered(
+  proxy: RunningServer,
+  events: number,
+  timeoutMs: number,
+  inSandbox: () => number,
+): Promise<number> {
+  await waitFor(async () => (await proxy.engine.counts()).delivered >= events, timeoutMs)
+  const at = performance.now()
+  const found = inSandbox()
+  if (found < events) throw new Error(`the engine delivered ${events} items but the sandbox holds ${found}`)
+  return at
 }
 
 async function benchIngest(dir: string): Promise<string> {
@@ -211,8 +230,8 @@ async function benchRequestsPerEvent(dir: string): Promise<string> {
       const items = Array.from({ length: 100 }, (_, i) => transactionItem(sandbox, b * 100 + i, users))
       await post(`${proxy.url}/v1/batch`, JSON.stringify({ writeKey: 'wk_bench', items }))
     }
-    await waitFor(() => sandbox.inspect().transactions.length >= events, 120_000)
-    const oursSeconds = (performance.now() - started) / 1000
+    const done = await waitDelivered(proxy, events, 120_000, () => sandbox.inspect().transactions.length)
+    const oursSeconds = (done - started) / 1000
     const snapshot = sandbox.inspect()
     const ours = snapshot.requests.length - before
     const duplicates = Object.values(snapshot.transactionKeyCounts).filter((c) => c > 1).length
@@ -273,8 +292,8 @@ async function benchRateLimited(dir: string): Promise<string> {
     const items = Array.from({ length: 100 }, (_, i) => contactItem(sandbox, b * 100 + i))
     await post(`${proxy.url}/v1/batch`, JSON.stringify({ writeKey: 'wk_bench', items }))
   }
-  await waitFor(() => sandbox.inspect().contacts.length >= events, 300_000)
-  const seconds = (performance.now() - started) / 1000
+  const done = await waitDelivered(proxy, events, 300_000, () => sandbox.inspect().contacts.length)
+  const seconds = (done - started) / 1000
   const snapshot = sandbox.inspect()
   const throttled = snapshot.requests.filter((r) => r.status === 429).length
   const creates = snapshot.requests.filter((r) => r.status === 200).length
@@ -289,7 +308,7 @@ async function benchRateLimited(dir: string): Promise<string> {
     '| | time |',
     '|---|---|',
     `| minimum the limit allows | ${minimum.toFixed(1)} s |`,
-    `| proxy, from the first POST to the last contact in the sandbox | ${seconds.toFixed(1)} s (**${(seconds / minimum).toFixed(2)}×**) |`,
+    `| proxy, from the first POST until the engine has every item delivered (all in the sandbox) | ${seconds.toFixed(1)} s (**${(seconds / minimum).toFixed(2)}×**) |`,
     '',
     `Requests answered 200: ${fmt(creates)}; answered 429: ${fmt(throttled)}. Target within 1.2×.`,
     "At the default `requestsPerMinute` (80 % of the brand limit, leaving room for the brand's other API users)",
