@@ -167,12 +167,21 @@ export function batchRoutes(ctx: AppContext) {
     if (accepted.length === 0) throw refuseAll(refusals)
 
     const stored = await ctx.engine.enqueue(accepted.map((a) => a.item))
+    // Counted per action and status, one increment each (a labelled increment hashes its labels).
+    const tally = new Map<string, { duplicate: boolean; action: string; n: number }>()
     accepted.forEach(({ index, item }, i) => {
       const status = stored[i]?.status === 'duplicate' ? 'duplicate' : 'accepted'
       results[index] = { messageId: item.messageId, mapping: item.mappingId, status }
-      const counter = status === 'duplicate' ? ctx.metrics.duplicate : ctx.metrics.accepted
-      counter.inc({ write_key: wk.name, action: item.action })
+      const key = `${status}\u0000${item.action}`
+      const entry = tally.get(key)
+      if (entry === undefined)
+        tally.set(key, { duplicate: status === 'duplicate', action: item.action, n: 1 })
+      else entry.n++
     })
+    for (const { duplicate, action, n } of tally.values()) {
+      const counter = duplicate ? ctx.metrics.duplicate : ctx.metrics.accepted
+      counter.inc({ write_key: wk.name, action }, n)
+    }
     const answer: BatchResponse = { results }
     res.status(202).json(answer)
   }

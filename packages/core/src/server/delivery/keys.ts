@@ -1,6 +1,6 @@
 // Deterministic identities: the item id (also the Qualtrics transaction key) and contact-cache keys.
 
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * The stable id of the item for `(messageId, mappingId)`: 24 lowercase hex characters (96 bits of
@@ -9,10 +9,8 @@ import { createHash } from 'node:crypto'
  * second transaction. Safe as a JSON key, a URL segment and a file name.
  */
 export function deriveItemId(messageId: string, mappingId: string): string {
-  return createHash('sha256')
-    .update(`${messageId.length}:${messageId}\u0000${mappingId}`)
-    .digest('hex')
-    .slice(0, 24)
+  // crypto.hash: one call, no Hash object (about 3× faster than createHash for inputs this short).
+  return hash('sha256', `${messageId.length}:${messageId}\u0000${mappingId}`, 'hex').slice(0, 24)
 }
 
 export type IdentifierKind = 'extRef' | 'email' | 'phone'
