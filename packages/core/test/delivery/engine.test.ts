@@ -442,6 +442,22 @@ describe('start and stop', () => {
     expect(client.workflowRuns).toHaveLength(2)
   })
 
+  it('a started engine takes up a retry when it comes due, not at its next poll', async () => {
+    const { engine, client, store, clock } = setup({ pollIntervalMs: 600_000 })
+    client.failNext('triggerWorkflow', http(503))
+    const start = clock.now()
+    let deliveredAt: number | undefined
+    engine.on('delivered', () => (deliveredAt = clock.now()))
+    engine.start()
+    await engine.enqueue([workflowItem()])
+    for (let i = 0; i < 500 && deliveredAt === undefined; i++) await new Promise((r) => setTimeout(r, 2))
+    await engine.stop()
+    expect(await store.counts()).toMatchObject({ delivered: 1 })
+    // random() = 0.5: the retry is due 750 ms after the failure, long before the next poll or the
+    // lease expiry (60 s) the loop would otherwise wait for
+    expect((deliveredAt ?? Number.POSITIVE_INFINITY) - start).toBeLessThan(10_000)
+  })
+
   it('delivers in the background once started', async () => {
     const client = createFakeQualtrics(systemClock)
     const store = createMemoryStore()
