@@ -119,7 +119,23 @@ export interface Semaphore {
 /** At most `size` holders at a time, first come first served. */
 export function createSemaphore(size: number): Semaphore {
   let held = 0
-  const waiters: { resolve: () => void; reject: (e: unknown) => void; signal?: AbortSignal }[] = []
+  let waiters: { resolve: () => void; reject: (e: unknown) => void; signal: AbortSignal | undefined }[] = []
+  // One abort listener per signal, not one per waiter: an engine's waiters share its signal, and
+  // EventTarget walks its listener list on every add and remove (thousands of waiters under a limit).
+  const watched = new WeakSet<AbortSignal>()
+  function watch(signal: AbortSignal): void {
+    if (watched.has(signal)) return
+    watched.add(signal)
+    signal.addEventListener(
+      'abort',
+      () => {
+        const stopped = waiters.filter((w) => w.signal === signal)
+        waiters = waiters.filter((w) => w.signal !== signal)
+        for (const w of stopped) w.reject(new LimiterAbortedError('stopped while waiting for a request slot'))
+      },
+      { once: true },
+    )
+  }
   return {
     acquire(signal?: AbortSignal): Promise<void> {
       if (signal?.aborted)
@@ -129,21 +145,8 @@ export function createSemaphore(size: number): Semaphore {
         return Promise.resolve()
       }
       return new Promise((resolve, reject) => {
-        const waiter = {
-          resolve: () => {
-            signal?.removeEventListener('abort', onAbort)
-            resolve()
-          },
-          reject,
-          ...(signal === undefined ? {} : { signal }),
-        }
-        const onAbort = () => {
-          const i = waiters.indexOf(waiter)
-          if (i >= 0) waiters.splice(i, 1)
-          reject(new LimiterAbortedError('stopped while waiting for a request slot'))
-        }
-        signal?.addEventListener('abort', onAbort, { once: true })
-        waiters.push(waiter)
+        if (signal !== undefined) watch(signal)
+        waiters.push({ resolve, reject, signal })
       })
     },
     release(): void {
