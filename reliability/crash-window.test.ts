@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnProxy, type ChildProxy } from './lib/child-proxy'
-import { figure } from './lib/figures'
+import { figure, note } from './lib/figures'
+import { RECLAIMED_TRANSACTION_BUG } from './lib/known-bugs'
 import {
   ADMIN_TOKEN,
   contactItem,
@@ -128,7 +129,8 @@ describe('a proxy killed after a write was applied and before its answer arrived
   // again without first looking for its transaction (the check `lastError.possiblyWritten` triggers
   // after a timeout or a 5xx), so the transaction is written twice under the same key. Expected: one
   // transaction. Remove `.fails` once it is fixed.
-  it.fails('does not write the transaction again', () => {
+  it.fails('does not write the transaction again', ({ task }) => {
+    note(task, RECLAIMED_TRANSACTION_BUG)
     const s = sandbox.inspect()
     const copies = s.transactions.filter((t) => t.data.messageId === ids.purchase)
     expect(copies).toHaveLength(1)
@@ -145,6 +147,10 @@ describe('a proxy killed after a write was applied and before its answer arrived
     // JSON events carry no idempotency key: a start whose answer was lost is started again
     // (at least once). This records it; it is a documented limit, not a regression.
     figure(task, 'workflowRuns', 'runs of the workflow start', runs.length)
+    note(
+      task,
+      'A workflow start whose answer was lost to a crash runs again when the next proxy takes the item over: JSON events have no idempotency key, so workflow starts are delivered at least once.',
+    )
     expect(transactions).toBeGreaterThanOrEqual(1)
     expect(runs.length).toBeGreaterThanOrEqual(1)
   })

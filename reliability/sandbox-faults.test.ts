@@ -17,6 +17,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest'
 import { countDeliveries, repeatedTransactionKeys, type Sent } from './lib/deliveries'
 import { figure, note } from './lib/figures'
+import { RETRY_AFTER_BURST_BUG } from './lib/known-bugs'
 import { startRelay, type InProcessRelay } from './lib/in-process'
 import {
   ADMIN_TOKEN,
@@ -166,20 +167,24 @@ function writersOf(snapshot: ReturnType<RunningSandbox['inspect']>, kind: Kind, 
     .map(({ seq, time, route, status, fault, ms }) => ({ seq, time, route, status, fault, ms }))
 }
 
-/** The most requests the sandbox saw in any window, against what the token bucket allows. */
+/**
+ * The most requests the sandbox saw in any window, against what the token bucket allows: `burst` plus
+ * the refill over the window, plus one for a request on each edge of the window. Arrival times are
+ * measured at the sandbox (answer time minus duration), so 20 ms are added to the window for the skew.
+ */
 function expectWithinRate(task: TaskLike, setup: Setup) {
   const times = arrivalTimes(setup.box.requests())
   for (const windowMs of WINDOWS_MS) {
     const seen = maxInWindow(times, windowMs)
     const allowed = RATE.burst + (RATE.requestsPerMinute / 60_000) * windowMs
+    const limit = Math.floor(RATE.burst + (RATE.requestsPerMinute / 60_000) * (windowMs + 20)) + 1
     figure(
       task,
       `max${windowMs}`,
-      `most requests in any ${windowMs / 1000} s (bucket allows ${allowed})`,
+      `most requests in any ${windowMs / 1000} s (the bucket allows ${allowed})`,
       seen,
     )
-    // +1: a request at each edge of the window.
-    expect(seen).toBeLessThanOrEqual(allowed + 1)
+    expect(seen).toBeLessThanOrEqual(limit)
   }
 }
 
@@ -495,10 +500,7 @@ describe('Qualtrics misbehaving', () => {
   it.fails(
     'paces itself after a Retry-After pause instead of bursting into the brand limit again',
     async ({ task }) => {
-      note(
-        task,
-        'Known bug (core rate limiter): tokens accumulate during a Retry-After pause, so each pause ends with a burst that the brand limit refuses again; with a brand bucket of 3 about half of all requests are answered 429. Nothing is lost or duplicated, and the rate stays within the configured limit, but Qualtrics sees a steady stream of refused calls.',
-      )
+      note(task, RETRY_AFTER_BURST_BUG)
       const setup = await setUp()
       setup.box.current.setRateLimit({ perMinute: 600, burst: 3, retryAfter: true })
       const sent = Array.from({ length: 24 }, (_, i) => ({

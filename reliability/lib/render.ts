@@ -99,7 +99,7 @@ function renderSection(section: SectionResult): string {
     lines.push(
       `### ${cell(check.name)}`,
       '',
-      `${mark(check)} in ${(check.durationMs / 1000).toFixed(1)} s`,
+      `${mark(check)} in ${check.durationMs < 1000 ? `${check.durationMs} ms` : `${(check.durationMs / 1000).toFixed(1)} s`}`,
       '',
     )
     for (const n of check.notes) lines.push(`> ${n}`, '')
