@@ -18,6 +18,8 @@ export interface ChildProxyOptions {
   config: Record<string, unknown>
   /** QUALTRICS_API_TOKEN, QUALTRICS_BASE_URL, RELAY_ADMIN_TOKEN, … */
   env: Record<string, string>
+  /** Send stdout (the JSON logs) to a pipe read by this process (`child.stdout`) instead of a file. */
+  pipeStdout?: boolean
 }
 
 export interface ChildProxy {
@@ -55,7 +57,7 @@ export function spawnProxy(options: ChildProxyOptions): ChildProxy {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', 'packages/proxy/src/cli.ts', 'start', '--config', configPath],
-    { cwd: REPO_ROOT, env: cleanEnv(options.env), stdio: ['ignore', out, err] },
+    { cwd: REPO_ROOT, env: cleanEnv(options.env), stdio: ['ignore', options.pipeStdout ? 'pipe' : out, err] },
   )
   closeSync(out)
   closeSync(err)

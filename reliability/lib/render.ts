@@ -7,6 +7,7 @@ import type { CheckResult, Machine, Results, SectionResult } from './results'
 export const PARTS: readonly { file: string; title: string }[] = [
   { file: 'reliability/kill-storm.test.ts', title: 'SIGKILL storm' },
   { file: 'reliability/crash-window.test.ts', title: 'A crash between a write and its answer' },
+  { file: 'reliability/shutdown.test.ts', title: 'Shutdown' },
   { file: 'reliability/sandbox-faults.test.ts', title: 'Qualtrics misbehaving' },
   { file: 'reliability/hostile-input.test.ts', title: 'Hostile input (property-based)' },
   { file: 'reliability/token-misuse.test.ts', title: 'Token misuse' },
