@@ -13,6 +13,7 @@
 import Database from 'better-sqlite3'
 import { ConfigError, describeValue, type FieldIssue } from '../errors'
 import { StoreError } from '../server/store/errors'
+import { markReclaimed } from '../server/store/reclaim'
 import type {
   AcceptResult,
   ClaimOptions,
@@ -319,7 +320,14 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     const leaseUntil = now + leaseMs
     return rows.map((row) => {
       leaseItem.run({ id: row.id, owner, leaseUntil, now })
-      return toItem({ ...row, state: 'leased', lease_owner: owner, lease_until: leaseUntil, updated_at: now })
+      const item = toItem({
+        ...row,
+        state: 'leased',
+        lease_owner: owner,
+        lease_until: leaseUntil,
+        updated_at: now,
+      })
+      return row.state === 'leased' ? markReclaimed(item, now) : item
     })
   })
   const renewMany = db.transaction(

@@ -95,10 +95,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       factorAfter429 = Math.max(minFactor, factor(now) / 2)
       last429 = now
       tokens = 0
-      last = now
       const backoff = Math.min(pauseMaxMs, pauseBaseMs * 2 ** (consecutive429 - 1))
       const pause = retryAfterMs !== undefined && retryAfterMs >= 0 ? retryAfterMs : backoff
       pauseEnd = Math.max(pauseEnd, now + pause)
+      // No tokens accrue during the pause: it ends with an empty bucket, not a burst into the limit again.
+      last = Math.max(last, pauseEnd)
       return pauseEnd - now
     },
     onSuccess(): void {

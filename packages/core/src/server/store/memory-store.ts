@@ -15,6 +15,7 @@ import type {
   StoredItem,
 } from './types'
 import { StoreError } from './errors'
+import { markReclaimed } from './reclaim'
 
 const pairKey = (messageId: string, mappingId: string) => `${messageId}\u0000${mappingId}`
 
@@ -106,12 +107,13 @@ export function createMemoryStore(): DeliveryStore {
         if (id === undefined) break
         const item = items.get(id)
         if (item === undefined) continue
+        const reclaimed = item.state === 'leased'
         setState(item, 'leased')
         item.leaseOwner = owner
         item.leaseUntil = now + leaseMs
         item.updatedAt = now
         schedule.set(id, item.leaseUntil)
-        claimed.push(copy(item))
+        claimed.push(reclaimed ? markReclaimed(copy(item), now) : copy(item))
       }
       return claimed
     },
