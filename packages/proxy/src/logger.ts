@@ -48,5 +48,19 @@ export function createLogger({ level, secrets = [], destination }: LoggerOptions
       },
     },
   }
-  return destination ? pino(options, destination) : pino(options)
+  return pino(options, destination ?? stdout())
+}
+
+let stdoutGuarded = false
+/**
+ * Lines go to process.stdout itself rather than pino's default destination: when whoever reads stdout
+ * goes away, writes fail with EPIPE and are dropped, instead of pino's synchronous flush at exit
+ * retrying the failed write forever (which kept a SIGTERM'd proxy from ever exiting).
+ */
+function stdout(): DestinationStream {
+  if (!stdoutGuarded) {
+    stdoutGuarded = true
+    process.stdout.on('error', () => undefined)
+  }
+  return process.stdout
 }
