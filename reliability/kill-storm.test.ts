@@ -2,19 +2,18 @@
 // generator sends contacts, transactions and workflow starts. The proxy is killed with SIGKILL at
 // seeded-random moments — some while it starts, most while it takes and delivers items — and restarted
 // on the same port and file each time. Items whose request failed are sent again, as the plugin does.
-// At the end every item the proxy answered for must be in the sandbox: contacts exactly once;
-// transactions and workflow runs once, or twice only when the first copy was written in the second
-// before a SIGKILL (the proxy died between the write and recording it: a known bug for transactions,
-// shown deterministically in crash-window.test.ts, and a limit for workflow starts, which carry no
-// idempotency key).
+// At the end every item the proxy answered for must be in the sandbox: contacts and transactions
+// exactly once (transactions counted by the messageId in their data and by key); workflow runs once,
+// or twice only when the first run was started in the second before a SIGKILL — the proxy died between
+// the start and recording it, and JSON events carry no idempotency key (a documented limit).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { childLogs, spawnProxy, type ChildProxy } from './lib/child-proxy'
-import { countDeliveries, delivered, keyOf } from './lib/deliveries'
-import { figure } from './lib/figures'
+import { countDeliveries, delivered, keyOf, repeatedTransactionKeys } from './lib/deliveries'
+import { figure, note } from './lib/figures'
 import {
   ADMIN_TOKEN,
   freePort,
@@ -205,36 +204,55 @@ describe('SIGKILL storm', () => {
     expect(finalExit).toEqual({ code: 0, signal: null })
   })
 
-  it('delivers every answered contact exactly once (counted by extRef)', ({ task }) => {
-    const d = deliveries('contact')
-    figure(task, 'answered', 'answered contact items', d.answered)
+  it.for([
+    ['contact', 'contact items (counted by extRef)'],
+    ['purchase', 'transactions (counted by the messageId in their data)'],
+  ] as const)('delivers every answered %s exactly once', ([kind, what], { task }) => {
+    const d = deliveries(kind)
+    figure(task, 'answered', `answered ${what}`, d.answered)
     figure(task, 'lost', 'not delivered', d.lost.length)
     figure(task, 'duplicated', 'delivered more than once', d.twice.length)
-    const merged = sandbox.inspect().contacts.reduce((n, c) => n + c.mergeCount, 0)
-    figure(task, 'merged', 'creates sent again and merged by the extRef rule', merged)
+    if (kind === 'contact') {
+      const merged = sandbox.inspect().contacts.reduce((n, c) => n + c.mergeCount, 0)
+      figure(task, 'merged', 'creates sent again and merged by the extRef rule', merged)
+    } else {
+      const repeated = repeatedTransactionKeys(sandbox.inspect())
+      figure(task, 'repeatedKeys', 'transaction keys written more than once', repeated.length)
+      expect(repeated).toEqual([])
+    }
     expect(d.answered).toBeGreaterThan(0)
     expect(d.lost).toEqual([])
     expect(d.unexpected).toEqual([])
     expect(d.twice).toEqual([])
   })
 
-  it.for([
-    ['purchase', 'transactions (counted by the messageId in their data)'],
-    ['workflow', 'workflow runs (counted by the messageId in their payload)'],
-  ] as const)(
-    'loses no %s, and writes one twice only when the proxy was killed right after writing it',
-    ([kind, what], { task }) => {
-      const d = deliveries(kind)
-      figure(task, 'answered', `answered ${what}`, d.answered)
-      figure(task, 'lost', 'not delivered', d.lost.length)
-      figure(task, 'duplicated', 'delivered twice, written in the second before a SIGKILL', d.twice.length)
-      figure(task, 'unexplained', 'delivered twice otherwise', d.unexplained.length)
-      expect(d.answered).toBeGreaterThan(0)
-      expect(d.lost).toEqual([])
-      expect(d.unexpected).toEqual([])
-      expect(d.unexplained).toEqual([])
-    },
-  )
+  it('loses no workflow run, and runs one twice only when the proxy was killed right after starting it', ({
+    task,
+  }) => {
+    const d = deliveries('workflow')
+    figure(
+      task,
+      'answered',
+      'answered workflow starts (counted by the messageId in their payload)',
+      d.answered,
+    )
+    figure(task, 'lost', 'not delivered', d.lost.length)
+    figure(
+      task,
+      'duplicated',
+      'run twice, the first run started in the second before a SIGKILL',
+      d.twice.length,
+    )
+    figure(task, 'unexplained', 'run twice otherwise', d.unexplained.length)
+    note(
+      task,
+      'A workflow start whose answer was lost to a SIGKILL is started again by the next process: JSON events carry no idempotency key, so workflow starts are delivered at least once.',
+    )
+    expect(d.answered).toBeGreaterThan(0)
+    expect(d.lost).toEqual([])
+    expect(d.unexpected).toEqual([])
+    expect(d.unexplained).toEqual([])
+  })
 
   it('never writes the token into its logs', ({ task }) => {
     const logs = childLogs(dir)

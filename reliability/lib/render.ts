@@ -14,6 +14,22 @@ export const PARTS: readonly { file: string; title: string }[] = [
   { file: 'reliability/load.test.ts', title: 'Sustained load' },
 ]
 
+/** Bugs the suite found in the packages; each is fixed, and the check that found it stays as a regression test. */
+const FOUND: readonly { commit: string; text: string }[] = [
+  {
+    commit: 'e93c598',
+    text: 'Delivery engine and stores: an item claimed again after its owner’s lease expired (the process was SIGKILLed) was sent again without first looking for its transaction, so a transaction written just before the kill was written twice under the same key. Checks: “does not write the transaction again” (crash window) and “delivers every answered purchase exactly once” (SIGKILL storm).',
+  },
+  {
+    commit: 'e93c598',
+    text: 'Rate limiter: tokens accrued during a Retry-After pause, so every pause ended with a burst that the brand limit refused again — 59 % of requests were answered 429 with a brand bucket of 3. Check: “paces itself after a Retry-After pause” (Qualtrics misbehaving).',
+  },
+  {
+    commit: 'df49989',
+    text: 'Proxy logging: once the process reading its stdout had gone away, SIGTERM never ended the proxy — pino’s exit flush retried the EPIPE write forever with the event loop blocked, and only SIGKILL stopped it. Check: “stops on SIGTERM when the process reading its logs has gone away” (shutdown).',
+  },
+]
+
 const BROWSER_TESTS = [
   [
     'packages/browser-plugin/test/e2e.test.ts',
@@ -145,6 +161,9 @@ export function renderReliability(results: Results): string {
   const limits = sections.flatMap((s) =>
     s.checks.filter((c) => !c.expectedFailure && c.notes.length > 0).map((c) => ({ s, c })),
   )
+  lines.push('## Bugs found by this suite', '')
+  for (const f of FOUND) lines.push(`- ${f.text} Fixed in ${f.commit}.`)
+  lines.push('')
   if (known.length > 0 || limits.length > 0) {
     lines.push('## Known bugs and limits', '')
     for (const { s, c } of known) {
