@@ -1,7 +1,11 @@
 // Qualtrics wants transaction dates as `YYYY-MM-DD HH:MM:SS` in UTC; anything else is refused.
 
-/** Formats a date, an epoch in ms or a parseable date string; `undefined` when it is not a date. */
+/** Formats a date, an epoch in ms or a parseable date string; `undefined` when it is not a date.
+ * A string already in the Qualtrics form is UTC: `new Date` would read it in the machine's zone, so a
+ * payload checked twice (browser, then proxy) would move by the proxy's offset. */
 export function toQualtricsDate(value: unknown): string | undefined {
+  if (typeof value == 'string' && /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(value))
+    value = value.replace(' ', 'T') + 'Z'
   const date =
     value instanceof Date
       ? value

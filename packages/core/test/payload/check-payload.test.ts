@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { checkFields } from '../../src/payload/check-fields'
 import { checkPayload, validatePayload } from '../../src/payload/check-payload'
 
 const now = () => Date.UTC(2026, 10, 28, 12, 30, 45)
@@ -43,6 +44,8 @@ describe('checkPayload', () => {
     ['2024-02-29T23:59:59Z', '2024-02-29 23:59:59'],
     ['2024-02-29T23:59:59-01:00', '2024-03-01 00:59:59'],
     [new Date(Date.UTC(2000, 0, 1)), '2000-01-01 00:00:00'],
+    // already in the Qualtrics form (checked in the browser, checked again in the proxy): kept as UTC
+    ['2026-11-28 12:04:05', '2026-11-28 12:04:05'],
   ])('formats the transaction date %j as %s', (input, expected) => {
     const result = validatePayload(
       'upsertContactTransaction',
@@ -145,10 +148,47 @@ describe('checkPayload', () => {
     `)
   })
 
+  it('reads a date already in the Qualtrics form as UTC, whatever the zone of the process', () => {
+    // Node applies a TZ assignment at once; the browser formats, then the proxy checks the result again.
+    const zone = process.env.TZ
+    process.env.TZ = 'America/New_York'
+    try {
+      const once = validatePayload('upsertContactTransaction', {
+        ...transaction,
+        transactionDate: '2026-06-01T23:30:00Z',
+      })
+      expect(validatePayload('upsertContactTransaction', once).transactionDate).toBe('2026-06-01 23:30:00')
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
+  })
+
   it('refuses what is not an object or not an action', () => {
     expect(checkPayload('addContactToXmd', [1]).issues).toEqual([
       { path: 'payload', message: 'must be an object (Received: [1])' },
     ])
     expect(checkPayload('dropTable' as 'addContactToXmd', {}).issues[0]?.path).toBe('action')
+  })
+})
+
+describe('checkFields (what the browser runs before queueing)', () => {
+  it('finds type, requiredness, id-form and identifier problems as checkPayload does', () => {
+    const raw = { directoryId: 'POOL_1', mailingListId: 42, transactionDate: 'soon', colour: 'red' }
+    expect(checkFields('upsertContactTransaction', raw).issues).toEqual(
+      checkPayload('upsertContactTransaction', raw).issues,
+    )
+    expect(checkFields('addContactToXmd', { directoryId: 'POOL_1' }).issues.map((i) => i.path)).toEqual([
+      'extRef',
+    ])
+  })
+
+  it('leaves data limits, workflow hosts and defaults to the proxy', () => {
+    const workflow = { workflowUrl: 'https://evil.test/x' }
+    expect(checkFields('triggerXflowWorkflow', workflow)).toEqual({ fields: workflow, issues: [] })
+    expect(checkPayload('triggerXflowWorkflow', workflow).issues.map((i) => i.path)).toEqual(['workflowUrl'])
+    const big = { ...contact, embeddedData: { plan: 'x'.repeat(1025) } }
+    expect(checkFields('addContactToXmd', big).issues).toEqual([])
+    expect(checkFields('upsertContactTransaction', transaction)).toEqual({ fields: transaction, issues: [] })
   })
 })

@@ -1,0 +1,67 @@
+// The part of the payload check that needs only each action's field table: types, required fields,
+// Qualtrics id forms, dates and a contact identifier. The browser plugin runs only this before it queues
+// an item (it is small); the proxy and the node plugin run it as the first half of checkPayload, which
+// adds what needs more code (data limits, workflow hosts and size, defaults) — an item that passes
+// here and fails there is answered `rejected` by the proxy with the reason, and reported then.
+import { ACTION_FIELDS, type FieldCode } from '../actions/fields'
+import type { ActionKey } from '../actions/payloads'
+import type { FieldIssue } from '../errors'
+import { toQualtricsDate } from './format-date'
+import { issue } from './issue'
+
+export interface FieldCheck {
+  /** The fields that passed, coerced (numbers to strings, "true"/"false" to booleans, dates formatted);
+   *  empty optional fields left out. Undefined when the action or the payload itself is wrong. */
+  fields?: Record<string, unknown>
+  /** Every problem found; empty when the payload passed. */
+  issues: FieldIssue[]
+}
+
+const ID_PREFIXES: Record<string, string> = { directoryId: 'POOL_', mailingListId: 'CG_', contactId: 'CID_' }
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  !!v && typeof v == 'object' && !Array.isArray(v)
+
+/** Checks `raw` against the fields of `action`; never throws. */
+export function checkFields(action: ActionKey, raw: unknown): FieldCheck {
+  const issues: FieldIssue[] = []
+  const codes: Record<string, FieldCode> | undefined = ACTION_FIELDS[action]
+  if (!codes) return { issues: [issue('action', 'is not a known action', action)] }
+  if (!isObject(raw)) return { issues: [issue('payload', 'must be an object', raw)] }
+
+  const fields: Record<string, unknown> = {}
+  for (const key in raw)
+    if (!{}.hasOwnProperty.call(codes, key)) issues.push(issue(key, `is not a field of ${action}`, raw[key]))
+  for (const key in codes) {
+    const code = codes[key] as FieldCode
+    let value = raw[key]
+    let expected = ''
+    if (value == null || value === '') {
+      if (code == 'S') issues.push(issue(key, 'is required', value))
+      continue
+    }
+    if (code == 'b') {
+      if (value == 'true' || value == 'false') value = value == 'true'
+      if (typeof value != 'boolean') expected = 'must be a boolean'
+    } else if (code == 'o') {
+      if (!isObject(value)) expected = 'must be an object'
+    } else if (code == 'd') {
+      value = toQualtricsDate(value)
+      if (!value) expected = 'must be a date, e.g. an ISO 8601 string'
+    } else {
+      if (typeof value == 'number' && Number.isFinite(value)) value = '' + value
+      const prefix = ID_PREFIXES[key] || ''
+      if (typeof value != 'string') expected = 'must be a string'
+      else if (
+        prefix &&
+        !(value.startsWith(prefix) && /^[A-Za-z0-9]{1,40}$/.test(value.slice(prefix.length)))
+      )
+        expected = `must be a Qualtrics id like ${prefix}…`
+    }
+    if (expected) issues.push(issue(key, expected, raw[key]))
+    else fields[key] = value
+  }
+  if (action == 'addContactToXmd' && !fields.extRef && !fields.email && !fields.phone)
+    issues.push(issue('extRef', 'or email or phone is needed to identify the contact', undefined))
+  return { fields, issues }
+}
