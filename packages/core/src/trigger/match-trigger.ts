@@ -27,36 +27,25 @@ function test(node: TriggerNode, event: object): boolean {
   for (const key of path) actual = actual && (actual as Record<string, unknown>)[key]
   // Comparisons with NaN are false, which is what Segment answers for anything that is not a number.
   const n = typeof actual == 'number' ? actual : NaN
-  const s = typeof actual == 'string' ? actual : undefined
+  const v = String(value)
+  const x = Number(value)
   switch (op) {
     case '=':
-      return actual === String(value)
+      return actual === v
     case '!=':
-      return actual !== String(value)
+      return actual !== v
     case 'number_equals':
-      return n === Number(value)
+      return n === x
     case 'number_not_equals':
-      return typeof actual == 'number' && actual !== Number(value)
+      return typeof actual == 'number' && actual !== x
     case '<':
-      return n < Number(value)
+      return n < x
     case '<=':
-      return n <= Number(value)
+      return n <= x
     case '>':
-      return n > Number(value)
+      return n > x
     case '>=':
-      return n >= Number(value)
-    case 'contains':
-      return s !== undefined && s.includes(String(value))
-    case 'not_contains':
-      return s !== undefined && !s.includes(String(value))
-    case 'starts_with':
-      return s !== undefined && s.startsWith(String(value))
-    case 'not_starts_with':
-      return s !== undefined && !s.startsWith(String(value))
-    case 'ends_with':
-      return s !== undefined && s.endsWith(String(value))
-    case 'not_ends_with':
-      return s !== undefined && !s.endsWith(String(value))
+      return n >= x
     case 'exists':
       return actual != null
     case 'not_exists':
@@ -65,7 +54,18 @@ function test(node: TriggerNode, event: object): boolean {
       return actual === true
     case 'is_false':
       return actual === false
-    default:
-      return false
   }
+  // The string operators and their `not_` forms: both are false for anything that is not a string.
+  if (typeof actual != 'string') return false
+  const not = op.startsWith('not_')
+  const base = not ? op.slice(4) : op
+  const found =
+    base == 'contains'
+      ? actual.includes(v)
+      : base == 'starts_with'
+        ? actual.startsWith(v)
+        : base == 'ends_with'
+          ? actual.endsWith(v)
+          : undefined
+  return found !== undefined && found !== not
 }
