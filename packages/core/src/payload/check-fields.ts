@@ -11,8 +11,9 @@ import { issue } from './issue'
 
 export interface FieldCheck {
   /** The fields that passed, coerced (numbers to strings, "true"/"false" to booleans, dates formatted);
-   *  empty optional fields left out. Undefined when the action or the payload itself is wrong. */
-  fields?: Record<string, unknown>
+   *  empty optional fields left out. Present even when some fields failed (checkPayload goes on with
+   *  them, to list every problem); undefined when the action or the payload itself is wrong. */
+  payload?: Record<string, unknown>
   /** Every problem found; empty when the payload passed. */
   issues: FieldIssue[]
 }
@@ -29,7 +30,7 @@ export function checkFields(action: ActionKey, raw: unknown): FieldCheck {
   if (!codes) return { issues: [issue('action', 'is not a known action', action)] }
   if (!isObject(raw)) return { issues: [issue('payload', 'must be an object', raw)] }
 
-  const fields: Record<string, unknown> = {}
+  const payload: Record<string, unknown> = {}
   for (const key in raw)
     if (!{}.hasOwnProperty.call(codes, key)) issues.push(issue(key, `is not a field of ${action}`, raw[key]))
   for (const key in codes) {
@@ -59,9 +60,9 @@ export function checkFields(action: ActionKey, raw: unknown): FieldCheck {
         expected = `must be a Qualtrics id like ${prefix}…`
     }
     if (expected) issues.push(issue(key, expected, raw[key]))
-    else fields[key] = value
+    else payload[key] = value
   }
-  if (action == 'addContactToXmd' && !fields.extRef && !fields.email && !fields.phone)
+  if (action == 'addContactToXmd' && !payload.extRef && !payload.email && !payload.phone)
     issues.push(issue('extRef', 'or email or phone is needed to identify the contact', undefined))
-  return { fields, issues }
+  return { payload, issues }
 }

@@ -27,7 +27,7 @@ export function checkPayload<K extends ActionKey>(
   raw: unknown,
   options: PayloadCheckOptions = {},
 ): PayloadCheck<K> {
-  const { fields: out, issues } = checkFields(action, raw)
+  const { payload: out, issues } = checkFields(action, raw)
   if (!out) return { issues }
 
   if (action == 'triggerXflowWorkflow') {

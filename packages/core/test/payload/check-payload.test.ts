@@ -185,10 +185,10 @@ describe('checkFields (what the browser runs before queueing)', () => {
 
   it('leaves data limits, workflow hosts and defaults to the proxy', () => {
     const workflow = { workflowUrl: 'https://evil.test/x' }
-    expect(checkFields('triggerXflowWorkflow', workflow)).toEqual({ fields: workflow, issues: [] })
+    expect(checkFields('triggerXflowWorkflow', workflow)).toEqual({ payload: workflow, issues: [] })
     expect(checkPayload('triggerXflowWorkflow', workflow).issues.map((i) => i.path)).toEqual(['workflowUrl'])
     const big = { ...contact, embeddedData: { plan: 'x'.repeat(1025) } }
     expect(checkFields('addContactToXmd', big).issues).toEqual([])
-    expect(checkFields('upsertContactTransaction', transaction)).toEqual({ fields: transaction, issues: [] })
+    expect(checkFields('upsertContactTransaction', transaction)).toEqual({ payload: transaction, issues: [] })
   })
 })
