@@ -27,6 +27,7 @@ export type RelayErrorCode =
   | 'UNAUTHORIZED'
   | 'NOT_FOUND'
   | 'PAYLOAD_TOO_LARGE'
+  | 'HEADERS_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
   | 'INTERNAL_ERROR'

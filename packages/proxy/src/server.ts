@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { dirname } from 'node:path'
 import {
   createDeliveryEngine,
@@ -120,6 +121,7 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
     const app = createApp({ config, engine, client, store, logger, metrics, workflowOrigins })
     const server = createServer(app)
     server.keepAliveTimeout = 5_000
+    server.on('clientError', answerUnparsable)
     await listen(server, config.server.port, config.server.host)
     const address = server.address() as AddressInfo
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
@@ -189,6 +191,29 @@ export function installShutdownHandlers(running: RunningServer, exit: (code: num
     process.off('SIGTERM', onSignal)
     process.off('SIGINT', onSignal)
   }
+}
+
+/**
+ * Node's HTTP parser refuses some requests before the app sees them (a request line or headers over
+ * 16 KiB, malformed HTTP). Without this, Node answers a bare status with no body; this gives the same
+ * `{ error: { code, message } }` body as every other refusal, then closes the connection.
+ */
+function answerUnparsable(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW'
+  const body = JSON.stringify({
+    error: tooLarge
+      ? { code: 'HEADERS_TOO_LARGE', message: 'The request line and headers must be at most 16 KiB' }
+      : { code: 'BAD_REQUEST', message: `The request is not valid HTTP (${error.code ?? 'parse error'})` },
+  })
+  socket.end(
+    `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  )
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -1,5 +1,6 @@
 // Generated hostile bodies and queries against the real server: every one is answered with a 2xx or a
 // 4xx carrying a JSON error, never a 5xx, and the server still works afterwards.
+import { connect } from 'node:net'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contactItem, postBatch, request, SITE, startHarness, type Harness } from './helpers'
@@ -122,6 +123,28 @@ describe('hostile input', () => {
       { numRuns: 100 },
     )
     expect((await request(`${h.url}/v1/messages/%E0%A4%A?writeKey=wk_test`)).status).toBe(400)
+  })
+
+  it('answers what the HTTP parser refuses with the same JSON error body', async () => {
+    const huge = await request(`${h.url}/v1/settings?writeKey=wk_test`, {
+      headers: { 'X-Pad': 'x'.repeat(20_000) },
+    })
+    expect(huge.status).toBe(431)
+    expect(huge.json).toEqual({
+      error: { code: 'HEADERS_TOO_LARGE', message: 'The request line and headers must be at most 16 KiB' },
+    })
+    const { port } = new URL(h.url)
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write('NOT HTTP AT ALL\r\n\r\n'))
+      let text = ''
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString()))
+      socket.on('end', () => resolve(text))
+      socket.on('error', reject)
+    })
+    expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request')
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      error: { code: 'BAD_REQUEST' },
+    })
   })
 
   it('still accepts a good batch afterwards', async () => {
