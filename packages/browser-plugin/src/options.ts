@@ -1,12 +1,6 @@
 // The plugin's options: their types, their defaults and one check at construction. The checks are
 // hand-written and table-driven on purpose: a schema library would weigh more than the whole plugin.
-import {
-  ConfigError,
-  describeValue,
-  type BatchItem,
-  type FieldIssue,
-  type PublicSettings,
-} from '@qualtrics-relay/core'
+import { RelayError, type BatchItem, type FieldIssue, type PublicSettings } from '@qualtrics-relay/core'
 import type { Context } from '@segment/analytics-next'
 
 /** The part of `Storage` the plugin uses; `window.localStorage` by default. */
@@ -52,12 +46,36 @@ export interface Resolved {
   flushIntervalMs: number
   consentCategories: string[]
   log: Logger
-  storage: StorageLike
-  fetch: typeof fetch
+  /** null or undefined: memory only (none given, or localStorage is blocked). */
+  storage?: StorageLike | null
+  /** undefined: the global fetch, looked up at each request. */
+  fetch?: typeof fetch
   maxQueueItems: number
   maxQueueBytes: number
   maxAgeMs: number
   identity?: QualtricsPluginOptions['identity']
+}
+
+/** A RelayError with its issues attached (as `issues`) and listed in the message, one per line. */
+export function relayError(
+  code: RelayError['code'],
+  message: string,
+  issues: FieldIssue[],
+): RelayError & { issues: FieldIssue[] } {
+  const lines = issues.map((i) => `\n  - ${i.path && i.path + ': '}${i.message}`)
+  return Object.assign(new RelayError(code, message + lines.join('')), { issues })
+}
+
+/** A received value for a message: short, one line (JSON, but numbers as written: Infinity, NaN). */
+export function show(v: unknown): string {
+  let s: string | undefined
+  try {
+    s = typeof v == 'function' ? 'a function' : typeof v == 'number' ? '' + v : JSON.stringify(v)
+  } catch {
+    // a cycle or a bigint: String() below
+  }
+  s = s || String(v)
+  return s.length > 60 ? s.slice(0, 59) + '…' : s
 }
 
 const isText = (v: unknown) => typeof v == 'string' && v != ''
@@ -92,46 +110,41 @@ const RULES: Record<string, Rule> = {
   identity: aFunction,
 }
 
-/** Checks every option at once and fills in the defaults; throws a ConfigError listing every problem. */
+/**
+ * Checks every option at once and fills in the defaults; throws a RelayError (code `CONFIG_INVALID`,
+ * `issues`: one per problem, each naming the option and what it received).
+ */
 export function resolveOptions(options: QualtricsPluginOptions): Resolved {
-  const given: Record<string, unknown> = isObject(options) ? options : {}
-  const out: Record<string, unknown> = {}
+  const given = isObject(options)
+  const o: Record<string, unknown> = given ? { ...options } : {}
   const issues: FieldIssue[] = []
   const problem = (path: string, message: string) => issues.push({ path, message })
-  if (!isObject(options)) problem('', `must be an object (Received: ${describeValue(options)})`)
-  for (const key in given) if (!RULES[key]) problem(key, 'is not an option of the Qualtrics plugin')
+  if (!given) problem('', `must be an object (Received: ${show(options)})`)
+  for (const key in o) if (!RULES[key]) problem(key, 'is not an option of the Qualtrics plugin')
   for (const key in RULES) {
     const [check, what, fallback] = RULES[key]!
-    const value = given[key]
+    const value = o[key]
     if (value === undefined) {
       if (fallback === null) problem(key, `is required: ${what} (Received: undefined)`)
-      else out[key] = fallback
-    } else if (check(value)) out[key] = value
-    else problem(key, `must be ${what} (Received: ${describeValue(value)})`)
+      else o[key] = fallback
+    } else if (!check(value)) problem(key, `must be ${what} (Received: ${show(value)})`)
   }
-  if (issues.length) throw new ConfigError('Invalid Qualtrics plugin options', issues)
+  if (issues.length) throw relayError('CONFIG_INVALID', 'Invalid Qualtrics plugin options', issues)
 
-  const o = out as unknown as Resolved & QualtricsPluginOptions
-  const { debug } = o
-  const logger: Logger = isFunction(debug) ? debug : (message, detail) => console.debug(message, detail)
-  o.base = `${o.proxyUrl.replace(/\/+$/, '')}/v1/`
-  o.log = debug ? (message, detail) => logger(`[Qualtrics] ${message}`, detail) : () => {}
-  o.fetch ||= (input, init) => fetch(input, init)
-  o.storage = (o.storage === undefined ? defaultStorage() : o.storage) || {
-    getItem: () => null,
-    setItem() {},
-    removeItem() {},
-    key: () => null,
-    length: 0,
-  }
-  return o
-}
-
-// Reading `localStorage` throws where storage is blocked (some privacy settings); then keep to memory.
-function defaultStorage(): StorageLike | null {
+  const r = o as unknown as Resolved
+  const debug = options.debug
+  r.base = `${(o.proxyUrl as string).replace(/\/+$/, '')}/v1/`
+  r.log = debug
+    ? (m, detail) => (
+        (m = '[Qualtrics] ' + m),
+        isFunction(debug) ? (debug as Logger)(m, detail) : console.debug(m, detail)
+      )
+    : () => {}
+  // Reading `localStorage` throws where storage is blocked (some privacy settings); then keep to memory.
   try {
-    return localStorage
+    if (r.storage === undefined) r.storage = localStorage
   } catch {
-    return null
+    // stays undefined: memory only
   }
+  return r
 }

@@ -1,5 +1,5 @@
 // Small helpers shared by the settings loader and the queue.
-import type { StorageLike } from './options'
+import type { Resolved, StorageLike } from './options'
 
 /** The longest the plugin waits between two attempts (Retry-After aside), in ms. */
 export const MAX_WAIT = 30_000
@@ -17,24 +17,25 @@ export function backoff(res: Response | undefined, attempt: number): number | un
   return wait >= 0 ? wait : Math.min(MAX_WAIT, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2)
 }
 
-/** Aborts a request after MAX_WAIT where the browser can (AbortSignal.timeout). */
-export const timeout = (): AbortSignal | null => (AbortSignal.timeout ? AbortSignal.timeout(MAX_WAIT) : null)
-
-/** Parsed JSON under `key`, or undefined when absent, unreadable or storage throws. */
-export function read<T>(storage: StorageLike | null, key: string): T | undefined {
+/**
+ * A request to the proxy; undefined when it failed on the network. It is aborted after MAX_WAIT where the
+ * browser can (AbortSignal.timeout), so a request the proxy never answers does not stall the queue.
+ */
+export async function request(o: Resolved, url: string, init: RequestInit): Promise<Response | undefined> {
+  init.signal = AbortSignal.timeout ? AbortSignal.timeout(MAX_WAIT) : null
   try {
-    return JSON.parse(storage!.getItem(key)!) || undefined
-  } catch {
-    return undefined
+    // The global fetch is looked up now, and called unbound (as a method of `o` it would throw).
+    return await (o.fetch || fetch)(o.base + url, init)
+  } catch (error) {
+    o.log('request failed', error)
   }
 }
 
-/** Stores `value`; false when storage is off or refuses it (quota, privacy mode). */
-export function write(storage: StorageLike | null, key: string, value: string): boolean {
+/** Parsed JSON under `key`; null or undefined when absent, unreadable or storage throws. */
+export function read<T>(storage: StorageLike | null | undefined, key: string): T | null | undefined {
   try {
-    storage!.setItem(key, value)
-    return true
+    return JSON.parse(storage!.getItem(key)!)
   } catch {
-    return false
+    // unreadable: treated as absent
   }
 }

@@ -1,6 +1,6 @@
 // Options are checked once, at construction, with every problem listed.
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '@qualtrics-relay/core'
+import { RelayError } from '@qualtrics-relay/core'
 import { Context } from '@segment/analytics-next'
 import { createQualtricsPlugin, type QualtricsPluginOptions } from '../src/index'
 import { memoryStorage, settingsFixture, WRITE_KEY } from './support/harness'
@@ -10,8 +10,14 @@ const message = (options: unknown) => {
   try {
     createQualtricsPlugin(options as QualtricsPluginOptions)
   } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError)
-    return (error as Error).message
+    // A RelayError with code CONFIG_INVALID and one issue per problem, each also a line of the message.
+    const { code, issues, message } = error as RelayError & { issues: { path: string; message: string }[] }
+    expect(error).toBeInstanceOf(RelayError)
+    expect(code).toBe('CONFIG_INVALID')
+    expect(message.split('\n').slice(1)).toEqual(
+      issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message}`),
+    )
+    return message
   }
   return 'no error'
 }

@@ -190,7 +190,7 @@ describe('storage limits', () => {
     await analytics.track(...track(1))
     await waitFor('stored', () => server.stored.length === 1)
     await waitFor('queue key removed', () => Object.keys(localStorage).every((k) => !k.includes(':q:')))
-    expect(Object.keys(localStorage)).toEqual([`qr:${WRITE_KEY}:s`])
+    expect(Object.keys(localStorage)).toEqual([`qr:${WRITE_KEY}:s2`])
     localStorage.clear()
   })
 

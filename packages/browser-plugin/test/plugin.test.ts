@@ -121,7 +121,7 @@ describe('inside analytics-next', () => {
     const first = await loadAnalytics([plugin()])
     await first.identify('user-3', { email: 'x@example.com' })
     await waitFor('stored', () => server.stored.length === 1)
-    expect(storage.getItem(`qr:${WRITE_KEY}:s`)).toContain('"mappings"')
+    expect(storage.getItem(`qr:${WRITE_KEY}:s2`)).toContain('"mappings"')
 
     // A second page: settings come from the cache at once, then the proxy answers 304.
     const second = await loadAnalytics([plugin()])
@@ -130,6 +130,20 @@ describe('inside analytics-next', () => {
     await waitFor('revalidated', () => server.settingsRequests.length === 2)
     expect(server.settingsRequests.map((r) => r.status)).toEqual([200, 304])
     expect(server.settingsRequests[1]!.ifNoneMatch).toMatch(/^"v\d+"$/)
+  })
+
+  it('ignores settings cached by an older plugin (another format) and asks the proxy plainly', async () => {
+    // The old key and format: `qr:<writeKey>:s` = { e: etag, s: settings }, here with a mapping that sends
+    // identify to a mapping the proxy does not have.
+    const old = settingsFixture([
+      { id: 'old', action: 'addContactToXmd', fields: { directoryId: 'POOL_old' } },
+    ])
+    storage.setItem(`qr:${WRITE_KEY}:s`, JSON.stringify({ e: '"v1"', s: old }))
+    const analytics = await loadAnalytics([plugin()])
+    await analytics.identify('user-old', { email: 'o@example.com' })
+    await waitFor('stored', () => server.stored.length === 1)
+    expect(server.stored[0]).toMatchObject({ mapping: 'contact', payload: { directoryId: 'POOL_abc123' } })
+    expect(server.settingsRequests).toEqual([{ ifNoneMatch: undefined, status: 200 }])
   })
 
   it('reports an unknown write key on the ctx instead of waiting forever', async () => {
