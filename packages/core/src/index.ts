@@ -29,6 +29,8 @@ export {
 export type { RelayErrorCode, RelayErrorOptions, FieldIssue } from './errors'
 export type { SegmentEvent, JSONValue, JSONObject, JSONPrimitive } from './event'
 export { applyMapping, checkMapping } from './mapping/index'
+export { compileMapping, runMapping } from './mapping/index'
+export type { MappingProgram } from './mapping/index'
 export {
   parseTrigger,
   matchesTrigger,

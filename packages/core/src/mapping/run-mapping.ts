@@ -1,0 +1,203 @@
+// Runs a mapping program (compileMapping's output) against one event. This is the browser hot path,
+// written for size: everything that depends only on the mapping was decided by the compiler (on the
+// proxy), so this only walks the program. Results equal Segment's mapping-kit `transform`.
+//
+// A program value is one of:
+//   string | number | boolean | null     itself (a literal)
+//   { key: value, … }                    an object; each value evaluated, `__proto__` never written
+//   [op, …]                              a node:
+//     [0, v?]                 the literal v, untouched; [0] is undefined
+//     [1, key, key, …]        @path with a fixed path: own properties read from the event
+//     [2, v, text]            @path read from v's result; text+value+")" is thrown if that is no string
+//     [3, v, text?]           @template of v's result (text as in 2; none when v is a literal string)
+//     [4, blank, c, then?, else?]  @if: `then` when c's result exists (blank=1: and is not blank)
+//     [5, v]                  @excludeWhenNull
+//     [6, v, m]               @case on strings: m 0 lower, 1 upper, a text: thrown
+//     [7, v, p?]              @replace on strings, numbers and booleans (anything else gives ""):
+//                             p absent: always ""; a text: thrown; [flags, source, by, source2?, by2?]
+//     [8, from, item?]        @arrayPath: item evaluated against each element of from's result
+//     [9, v, m?]              @json: m absent decode, 1 encode, 2 undefined (an unknown mode)
+//     [10, sep, v, text, omitArrays?]  @flatten (text as in 2, for a separator that is no string)
+//     [11, direction, v, v, …]  @merge
+//     [12, v, v, …]           an array
+//     [13, text]              a directive Segment refuses when it evaluates it: text is thrown
+// Absent trailing elements read as undefined. Texts are whole error messages (or their start, up to
+// "(Received: "), written by the compiler, so that no message text ships to browsers.
+import { RelayError } from '../errors'
+
+/** A compiled field mapping: plain JSON (see compile-mapping.ts and the node forms above). */
+export type MappingProgram = { [field: string]: ProgramValue }
+export type ProgramValue =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly ProgramValue[]
+  | { [key: string]: ProgramValue }
+
+
+/** Node opcodes: numbers keep programs short (esbuild inlines enum members). */
+export enum Op {
+  Literal,
+  Path,
+  PathOf,
+  Template,
+  If,
+  ExcludeNull,
+  Case,
+  Replace,
+  ArrayPath,
+  Json,
+  Flatten,
+  Merge,
+  Array,
+  Fail,
+  String,
+}
+
+type Obj = Record<string, unknown>
+// The interpreter trusts the compiler's node shapes; typing each element would only add casts.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Node = any
+
+const hasOwn = Object.prototype.hasOwnProperty
+const isArray = Array.isArray
+const isString = (value: unknown): value is string => typeof value == 'string'
+
+/** A plain object the way Segment counts one (its tag is "Object"); arrays, dates and null are not. */
+const isObj = (value: unknown): value is Obj => Object.prototype.toString.call(value) == '[object Object]'
+
+/** Writes own keys only: a key named `__proto__` is dropped. */
+const put = (target: Obj, key: string, value: unknown): void => {
+  if (key != '__proto__') target[key] = value
+}
+
+// Failures are thrown as their text (only ever to runMapping, which makes it a RelayError).
+function fail(text: string): never {
+  throw text
+}
+
+/** Reads `keys` from index `i` on. A falsy value part-way is returned as it is (Segment's quirk). */
+const get = (data: Node, keys: Node, i: number): unknown => {
+  for (; i < keys.length; i++) data = data && (hasOwn.call(data, keys[i]) ? data[keys[i]] : undefined)
+  return data
+}
+
+/**
+ * Splits a path as Segment does: `]`s after a quote or digit and `[` before one become dots, then on
+ * dots, empty keys dropped, quotes removed (`a[0]`, `a["b"]` and `a.0` all work).
+ */
+export const split = (path: string): string[] =>
+  path
+    .replace(/(["'\d])]+|\[(?=["'\d])/g, '$1.')
+    .split('.')
+    .filter(Boolean)
+    .map((key) => key.replace(/["']/g, ''))
+
+/** `{{path}}` and `{{{path}}}` placeholders (paths without `$.`), in Segment's two passes. */
+const render = (template: string, data: unknown): string => {
+  const scope = data === undefined ? {} : data
+  const fill = (_match: string, path: string) => {
+    const value = get(scope, split(path.trim()), 0)
+    return value == null ? '' : String(value)
+  }
+  return template.replace(/{{{([^}]+)}}}/g, fill).replace(/{{([^}]+)}}/g, fill)
+}
+
+/**
+ * A deep copy of plain objects. `nulls`: Segment's `@excludeWhenNull` (null values become undefined,
+ * arrays are not entered); otherwise its final pass (undefined values dropped, arrays entered).
+ */
+const copy = (value: Node, nulls?: 1): unknown => {
+  if (isArray(value)) return nulls ? value : value.map((item) => copy(item))
+  if (!isObj(value)) return value
+  const out: Obj = {}
+  for (const key of Object.keys(value)) {
+    const item = value[key]
+    if (nulls || item !== undefined) put(out, key, nulls && item === null ? undefined : copy(item, nulls))
+  }
+  return out
+}
+
+/** The results of the program values of node `n` from index `from` on. */
+const all = (n: Node, from: number, data: unknown): Node[] =>
+  n.slice(from).map((item: Node) => run(item, data))
+
+function run(n: Node, data: Node): Node {
+  if (typeof n != 'object' || !n) return n
+  let out: Obj
+  if (!isArray(n)) {
+    out = {}
+    for (const key of Object.keys(n)) put(out, key, run(n[key], data))
+    return out
+  }
+  const op = n[0]
+  const p = n[2]
+  if (!op) return n[1]
+  if (op == Op.Path) return get(data, n, 1)
+  if (op == Op.Array) return all(n, 1, data)
+  // Every other node evaluates its first element first.
+  let value = run(n[1], data)
+  switch (op) {
+    case Op.PathOf:
+      return get(data, split(value.replace('$.', '')), 0)
+    case Op.Template:
+      return render(value, data)
+    case Op.If:
+      return run(value != null && (!p || value != '') ? n[3] : n[4], data)
+    case Op.ExcludeNull:
+      return value === null ? undefined : copy(value, 1)
+    case Op.Case:
+      // p: the method to call, or the text to throw (no string method has such a name).
+      return !isString(value) ? value : value[p] ? value[p]() : fail(p)
+    case Op.Replace:
+      // Numbers and booleans are replaced in as strings (typeof "number" or "boolean", not "bigint").
+      if (/^(n|bo)/.test(typeof value)) value = String(value)
+      if (!isString(value)) return ''
+      return isString(p) ? fail(p) : value.replace(RegExp(p[0], p[2]), p[1])
+    case Op.ArrayPath:
+      return p && (isObj(value) || isArray(value)) ? [value].flat().map((item) => run(p, item)) : value
+    case Op.Json:
+      if (p) return JSON.stringify(value)
+      try {
+        return isString(value) ? JSON.parse(value) : value
+      } catch {
+        return value
+      }
+    case Op.Flatten: {
+      out = {}
+      const flatten = (item: Node, prefix: string): void => {
+        if (isObj(item) || (!n[3] && isArray(item))) {
+          for (const [key, inner] of Object.entries(item)) flatten(inner, prefix ? prefix + value + key : key)
+        } else put(out, prefix, item)
+      }
+      flatten(run(p, data), '')
+      return out
+    }
+    case Op.Merge:
+      out = {}
+      for (const item of value === 'left' ? all(n, 2, data).reverse() : all(n, 2, data))
+        for (const key of Object.keys(Object(item))) put(out, key, item[key])
+      return out
+    case Op.Fail:
+      return fail(value)
+    case Op.String:
+      // The received value as JSON, cut at 60 characters.
+      return isString(value) ? value : fail(p + (JSON.stringify(value) + '').slice(0, 60) + ')')
+  }
+}
+
+/**
+ * Runs a compiled mapping against an event: the fields' values, undefined ones dropped at every depth,
+ * in fresh objects that share nothing with the event. Throws a RelayError (MAPPING_INVALID) when a
+ * directive cannot be evaluated, with the message the compiler wrote for it.
+ */
+export function runMapping(program: MappingProgram, event: object): Record<string, unknown> {
+  try {
+    return copy(run(program, event)) as Obj
+  } catch (error) {
+    // A directive's failure (its text), or what the engine throws for odd input (a cycle, a BigInt in
+    // @json, a value without a string form).
+    throw new RelayError('MAPPING_INVALID', isString(error) ? error : 'Cannot apply the mapping: ' + error)
+  }
+}
