@@ -93,7 +93,7 @@ const aFunction: Rule = [isFunction, 'a function']
 const RULES: Record<string, Rule> = {
   proxyUrl: [
     (v) => isText(v) && /^(https?:\/\/[^/]|\/)/.test(v as string),
-    'an http(s) URL or a path starting with /',
+    'an http(s) URL or a /path',
     null,
   ],
   writeKey: [isText, 'a non-empty string', null],
@@ -120,14 +120,12 @@ export function resolveOptions(options: QualtricsPluginOptions): Resolved {
   const issues: FieldIssue[] = []
   const problem = (path: string, message: string) => issues.push({ path, message })
   if (!given) problem('', `must be an object (Received: ${show(options)})`)
-  for (const key in o) if (!RULES[key]) problem(key, 'is not an option of the Qualtrics plugin')
+  for (const key in o) if (!RULES[key]) problem(key, 'is not an option')
   for (const key in RULES) {
     const [check, what, fallback] = RULES[key]!
     const value = o[key]
-    if (value === undefined) {
-      if (fallback === null) problem(key, `is required: ${what} (Received: undefined)`)
-      else o[key] = fallback
-    } else if (!check(value)) problem(key, `must be ${what} (Received: ${show(value)})`)
+    if (value === undefined && fallback !== null) o[key] = fallback
+    else if (!check(value)) problem(key, `must be ${what} (Received: ${show(value)})`)
   }
   if (issues.length) throw relayError('CONFIG_INVALID', 'Invalid Qualtrics plugin options', issues)
 

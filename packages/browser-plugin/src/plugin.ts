@@ -1,11 +1,15 @@
-// The analytics-next destination: waits for the mappings, maps each event with core's mapEvent, queues
-// the items. It never throws into analytics-next and always returns the ctx; failures are set on the
-// ctx and emitted as analytics `error` events (code `delivery_failure`).
+// The analytics-next destination: loads the mappings, maps each event with core's mapEvent, queues the
+// items. It never throws into analytics-next and always returns the ctx; failures are set on the ctx and
+// emitted as analytics `error` events (code `delivery_failure`).
+//
+// The mappings are given inline, or loaded from the proxy, cached in storage and revalidated with the
+// ETag on every page load. With a cached copy the plugin starts at once; without one, events wait for the
+// first answer. Network errors, 408, 429 and 5xx are retried; another status is final and reported.
 import { mapEvent, RelayError, type PublicSettings } from '@qualtrics-relay/core'
 import type { Analytics, Context, Plugin } from '@segment/analytics-next'
 import { relayError, resolveOptions, type QualtricsPluginOptions } from './options'
 import { createQueue, type Report } from './queue'
-import { loadSettings } from './settings'
+import { backoff, read, request } from './util'
 
 /** The plugin's name: the key of the `integrations` option (`{ Qualtrics: false }`). */
 export const PLUGIN_NAME = 'Qualtrics'
@@ -18,29 +22,68 @@ type Consent = { consent?: { categoryPreferences?: Record<string, unknown> } | n
 /** Creates the destination plugin; throws a RelayError (code `CONFIG_INVALID`) listing every bad option. */
 export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
   const o = resolveOptions(options)
+  const { log, writeKey } = o
+  // The cache's format version is in its key (`s2`): a copy written by an older plugin is ignored.
+  const key = `qr:${writeKey}:s2`
   let analytics: Analytics | undefined
   /** The settings in use, or the final error; undefined until the first are known. */
   let settings: PublicSettings | RelayError | undefined = o.settings
-  let stop: (() => void) | undefined
+  let started = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
   let known!: () => void
   const ready = new Promise<void>((resolve) => (known = resolve))
+  const set = (s: PublicSettings | RelayError) => {
+    // A final error never replaces settings already in use (from the cache).
+    if (!settings || !(s instanceof RelayError)) settings = s
+    known()
+  }
+
+  // `tag`: the cached copy's ETag. A proxy that does not allow If-None-Match in CORS fails the
+  // conditional request on the network: the retry asks plainly.
+  const load = async (attempt: number, tag?: string | null) => {
+    const res = await request(o, `settings?writeKey=${encodeURIComponent(writeKey)}`, {
+      headers: tag ? { 'If-None-Match': tag } : {},
+    })
+    const status = res ? res.status : 0
+    if (status == 304) return
+    const s: PublicSettings | 0 = status == 200 && (await res!.json().catch(() => 0))
+    if (s && Array.isArray(s.mappings)) {
+      set(s)
+      log('settings loaded', s)
+      try {
+        o.storage!.setItem(key, JSON.stringify({ e: res!.headers.get('etag'), s }))
+      } catch {
+        // storage refused the copy (quota) or there is none: the settings are in use all the same
+      }
+      return
+    }
+    const wait = backoff(res, attempt)
+    if (wait === undefined)
+      set(
+        new RelayError(
+          'CONFIG_INVALID',
+          `Qualtrics settings could not be loaded from ${o.base}settings (Received: HTTP ${status})`,
+          { status },
+        ),
+      )
+    else timer = setTimeout(load, wait, attempt + 1, res && tag)
+  }
 
   const report: Report = (reason, ctx) => {
-    o.log(reason.message)
+    log(reason.message)
     if (ctx) ctx.setFailedDelivery({ reason })
     if (analytics) analytics.emit('error', { code: 'delivery_failure', reason, ctx })
   }
   const queue = createQueue(o, report)
   const start = () => {
-    if (stop) return
+    if (started) return
+    started = 1
     queue.start()
-    stop = o.settings
-      ? () => {}
-      : loadSettings(o, (s) => {
-          // A final error never replaces settings already in use (from the cache).
-          if (!settings || !(s instanceof RelayError)) settings = s
-          known()
-        })
+    if (!settings) {
+      const cached = read<{ e: string | null; s: PublicSettings }>(o.storage, key)
+      if (cached && cached.s && Array.isArray(cached.s.mappings)) set(cached.s)
+      void load(0, cached && cached.e)
+    }
   }
 
   const handle = async (ctx: Context): Promise<Context> => {
@@ -49,28 +92,22 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
       const { consent } = (event.context || {}) as Consent
       const granted = consent && consent.categoryPreferences
       if (granted && o.consentCategories.some((c) => granted[c] !== true)) {
-        o.log('no consent', event.messageId)
+        log('no consent', event.messageId)
         return ctx
       }
       start()
       if (!settings) await ready // analytics-next does not await load(): events may come before the settings
       const s = settings!
       if (s instanceof RelayError) return (report(s, ctx), ctx)
-      const { payloads, failures } = mapEvent(s.mappings, event, { workflowOrigins: s.workflowOrigins || [] })
+      const { payloads, failures } = mapEvent(s.mappings, event, s)
       // undefined (no identity function, or no signed-in user) leaves `identity` out of the JSON
       const identity = o.identity && o.identity(event)
       for (const { mappingId, action, payload } of payloads)
         queue.add(
-          {
-            messageId: event.messageId!,
-            mapping: mappingId,
-            action,
-            payload,
-            identity: identity!,
-          },
+          { messageId: event.messageId!, mapping: mappingId, action, payload, identity: identity! },
           ctx,
         )
-      o.log(`${event.type} mapped`, { payloads, failures })
+      log(`${event.type} mapped`, { payloads, failures })
       if (failures[0])
         report(
           relayError(
@@ -102,14 +139,14 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     name: PLUGIN_NAME,
     type: 'destination',
     version: VERSION,
-    isLoaded: () => !!stop,
+    isLoaded: () => !!started,
     load: async (_ctx, instance) => {
       analytics = instance
       start()
     },
     unload: () => {
       queue.stop()
-      if (stop) stop()
+      clearTimeout(timer)
     },
     identify: hook,
     track: hook,

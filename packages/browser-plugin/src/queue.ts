@@ -13,7 +13,7 @@
 import { RelayError, type BatchItem } from '@qualtrics-relay/core'
 import type { Context } from '@segment/analytics-next'
 import type { Resolved } from './options'
-import { backoff, MAX_WAIT, read, request } from './util'
+import { backoff, MAX_WAIT, now, read, request } from './util'
 
 interface Entry {
   /** `<messageId> <mapping>`: what duplicates are recognised by. */
@@ -50,11 +50,10 @@ export function createQueue(o: Resolved, report: Report): Queue {
   const { storage, log, batchSize } = o
   const prefix = `qr:${o.writeKey}:q:`
   const me = prefix + Math.random().toString(36).slice(2)
-  const seen = new Set<string>()
+  /** The keys of the latest items queued here, to recognise duplicates. */
+  const seen: string[] = []
   let q: Entry[] = []
   let timer: ReturnType<typeof setTimeout> | undefined
-  let due = 0
-  let busy = 0
   let released = 0
   let attempt = 0
   let until = 0
@@ -75,9 +74,8 @@ export function createQueue(o: Resolved, report: Report): Queue {
   // Queues an item unless its messageId + mapping was seen here; truthy when queued.
   const push = (t: number, item: Item, c?: Context) => {
     const k = item.messageId + ' ' + item.mapping
-    if (seen.has(k)) return log('duplicate skipped', k)
-    seen.add(k)
-    if (seen.size > 2000) seen.delete(seen.values().next().value!)
+    if (seen.includes(k)) return log('duplicate', k)
+    if (seen.push(k) > 2000) seen.shift()
     const j = JSON.stringify(item)
     return q.push({ k, t, j, b: size(j), c })
   }
@@ -88,7 +86,7 @@ export function createQueue(o: Resolved, report: Report): Queue {
     const { maxQueueItems: items, maxQueueBytes: bytes, maxAgeMs: age } = o
     let n = 0
     for (const e of q) n += e.b
-    while (q[0] && (q.length > items || n > bytes || q[0].t < Date.now() - age)) {
+    while (q[0] && (q.length > items || n > bytes || q[0].t < now() - age)) {
       const e = q.shift()!
       n -= e.b
       fail(e, `dropped from the queue (limits: ${items} items, ${bytes} bytes, ${age} ms)`, 507)
@@ -99,7 +97,7 @@ export function createQueue(o: Resolved, report: Report): Queue {
         if (i < q.length)
           storage.setItem(
             me,
-            `{"t":${Date.now()},"r":${released},"q":[${q.slice(i).map((e) => `[${e.t},${e.j}]`)}]}`,
+            `{"t":${now()},"r":${released},"q":[${q.slice(i).map((e) => `[${e.t},${e.j}]`)}]}`,
           )
         else storage.removeItem(me)
         return (lost = i)
@@ -116,9 +114,9 @@ export function createQueue(o: Resolved, report: Report): Queue {
       for (const k of keys) {
         if (!k.startsWith(prefix) || k == me) continue
         const v = read<{ t: number; r: number; q: [number, Item][] }>(storage, k)
-        if (v && !v.r && Date.now() - v.t < STALE) continue
+        if (v && !v.r && now() - v.t < STALE) continue
         for (const [t, item] of (v && v.q) || []) if (item && item.messageId) push(t, item)
-        log('adopted a queue', k)
+        log('adopted', k)
         q.sort((a, b) => a.t - b.t)
         save()
         storage!.removeItem(k)
@@ -128,13 +126,10 @@ export function createQueue(o: Resolved, report: Report): Queue {
     }
   }
 
-  // Schedules a send in `ms`, unless one is due sooner.
+  // Schedules the next send in `ms` (in place of any scheduled before).
   const arm = (ms: number) => {
-    if (q[0] && !(timer && due <= Date.now() + ms)) {
-      clearTimeout(timer)
-      due = Date.now() + ms
-      timer = setTimeout(send, ms)
-    }
+    clearTimeout(timer)
+    timer = q[0] && setTimeout(send, ms)
   }
 
   // Takes the next batch out of `list`: up to batchSize items and BODY bytes (one bigger item goes alone).
@@ -145,18 +140,37 @@ export function createQueue(o: Resolved, report: Report): Queue {
     return list.splice(0, i)
   }
 
-  // Sends a batch: with keepalive while the page's 64 KiB budget lasts, else without it; or, when the page
-  // is being hidden, with sendBeacon, whose outcome the page never learns (the items stay queued). False
-  // when nothing could take it.
-  const post = (batch: Entry[], hiding?: number) => {
-    const body = `{"writeKey":${JSON.stringify(o.writeKey)},"sentAt":"${new Date().toISOString()}","items":[${batch.map((e) => e.j)}]}`
-    const n = size(body)
-    const keepalive = n > KEEPALIVE - inflight ? 0 : n
-    if (!hiding || keepalive)
-      return deliver(batch, body, keepalive, hiding ? 'text/plain' : 'application/json')
-    const beaconed = !!navigator.sendBeacon && navigator.sendBeacon(o.base + 'batch', body)
-    if (beaconed) for (const e of batch) e.f = 2
-    return beaconed
+  // While the page lives: the next batch, unless one is in flight or a retry is not due yet; with keepalive
+  // while the page's 64 KiB budget lasts. When the page is being hidden: everything not in flight at once,
+  // as text/plain (no CORS preflight), with keepalive while the budget lasts, then with sendBeacon, whose
+  // outcome the page never learns. Whatever was sent stays queued until the proxy has answered for it.
+  const send = (hiding?: number) => {
+    if (!hiding) {
+      clearTimeout(timer)
+      timer = undefined
+      if (released || q.some((e) => e.f == 1)) return
+      adopt()
+    }
+    save() // before each send; also the heartbeat
+    const wait = until - now()
+    if (!navigator.onLine || (wait > 0 && !hiding)) {
+      log(navigator.onLine ? 'waiting to retry' : 'offline', q.length)
+      return arm(wait > 0 && wait < MAX_WAIT ? wait : MAX_WAIT)
+    }
+    const list = q.filter((e) => (hiding ? !e.f : e.f != 1))
+    while (list[0]) {
+      const batch = take(list)
+      const body = `{"writeKey":${JSON.stringify(o.writeKey)},"sentAt":"${new Date().toISOString()}","items":[${batch.map((e) => e.j)}]}`
+      const n = size(body)
+      const keepalive = n > KEEPALIVE - inflight ? 0 : n
+      if (!hiding || keepalive) {
+        void deliver(batch, body, keepalive, hiding ? 'text/plain' : 'application/json')
+        if (!hiding) return
+      } else if (navigator.sendBeacon && navigator.sendBeacon(o.base + 'batch', body))
+        for (const e of batch) e.f = 2
+      else break
+    }
+    if (hiding) log('page hidden', released)
   }
 
   // On a network error, 408, 429 or 5xx the items stay queued until the backoff is over. Any other answer
@@ -198,55 +212,26 @@ export function createQueue(o: Resolved, report: Report): Queue {
       save()
     } else {
       attempt++
-      until = Date.now() + wait
+      until = now() + wait
       log(`batch of ${batch.length} to be retried in ${Math.round(wait)} ms`, res && res.status)
     }
-    arm(until - Date.now())
+    arm(until - now())
   }
 
-  const send = async () => {
-    timer = undefined
-    if (busy || released) return
-    adopt()
-    save() // before each send; also the heartbeat
-    const wait = until - Date.now()
-    if (!navigator.onLine || wait > 0) {
-      log(wait > 0 ? 'waiting to retry' : 'offline', q.length)
-      return arm(wait > 0 && wait < MAX_WAIT ? wait : MAX_WAIT)
-    }
-    const batch = take(q.filter((e) => e.f != 1))
-    if (batch[0]) {
-      busy = 1
-      await post(batch)
-      busy = 0
-    }
-  }
-
-  // Page hidden or going away: send what is not in flight now, keepalive first, then sendBeacon (both as
-  // text/plain, which needs no CORS preflight). Whatever was sent stays queued until the proxy answers.
-  const hide = (release?: number) => {
-    if (release) released = 1
-    save()
-    const list = q.filter((e) => !e.f)
-    while (navigator.onLine && list[0] && post(take(list), 1));
-    log('page hidden', release)
-  }
-
-  const onVisibility = () => (document.visibilityState == 'hidden' ? hide() : arm(0))
-  const onHide = () => hide(1)
+  const onVisibility = () => send(+(document.visibilityState == 'hidden'))
+  const onHide = () => send((released = 1))
   // Back from the back/forward cache: if another tab adopted the released queue meanwhile, the items are
   // theirs (all but those that were never in storage).
   const onShow = () => {
     if (released) {
       released = 0
       if (!read(storage, me)) q = q.slice(0, lost)
-      save()
-      arm(0)
+      send()
     }
   }
   const onOnline = () => {
     until = attempt = 0
-    arm(0)
+    send()
   }
   const listen = (m: 'addEventListener' | 'removeEventListener') => {
     window[m]('pagehide', onHide)
@@ -257,14 +242,19 @@ export function createQueue(o: Resolved, report: Report): Queue {
 
   return {
     add(item, ctx) {
-      if (push(Date.now(), item, ctx)) {
-        save()
-        arm(q.length < batchSize ? o.flushIntervalMs : 0)
+      // A full batch goes at once; otherwise it may wait flushIntervalMs for others (or less, when a send
+      // is already scheduled).
+      if (push(now(), item, ctx)) {
+        if (q.length >= batchSize) send()
+        else {
+          save()
+          if (!timer) arm(o.flushIntervalMs)
+        }
       }
     },
     start() {
       listen('addEventListener')
-      void send()
+      send()
     },
     stop() {
       listen('removeEventListener')

@@ -1,6 +1,8 @@
 // Small helpers shared by the settings loader and the queue.
 import type { Resolved, StorageLike } from './options'
 
+export const now = Date.now
+
 /** The longest the plugin waits between two attempts (Retry-After aside), in ms. */
 export const MAX_WAIT = 30_000
 
@@ -13,7 +15,7 @@ export function backoff(res: Response | undefined, attempt: number): number | un
   const status = res ? res.status : 0
   if (status && status < 500 && status != 429 && status != 408) return undefined
   const after = res && res.headers.get('retry-after')
-  const wait = after ? Number(after) * 1000 || Date.parse(after) - Date.now() : NaN
+  const wait = after ? Number(after) * 1000 || Date.parse(after) - now() : NaN
   return wait >= 0 ? wait : Math.min(MAX_WAIT, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2)
 }
 

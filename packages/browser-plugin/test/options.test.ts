@@ -36,9 +36,9 @@ describe('options', () => {
       }),
     ).toMatchInlineSnapshot(`
       "Invalid Qualtrics plugin options
-        - flushInterval: is not an option of the Qualtrics plugin
-        - proxyUrl: must be an http(s) URL or a path starting with / (Received: "relay.example.com")
-        - writeKey: is required: a non-empty string (Received: undefined)
+        - flushInterval: is not an option
+        - proxyUrl: must be an http(s) URL or a /path (Received: "relay.example.com")
+        - writeKey: must be a non-empty string (Received: undefined)
         - batchSize: must be a whole number from 1 to 100 (Received: 0)
         - consentCategories: must be an array of non-empty strings (Received: "Analytics")
         - debug: must be true, false or a function (Received: "yes")
@@ -51,8 +51,8 @@ describe('options', () => {
     expect(message(undefined)).toMatchInlineSnapshot(`
       "Invalid Qualtrics plugin options
         - must be an object (Received: undefined)
-        - proxyUrl: is required: an http(s) URL or a path starting with / (Received: undefined)
-        - writeKey: is required: a non-empty string (Received: undefined)"
+        - proxyUrl: must be an http(s) URL or a /path (Received: undefined)
+        - writeKey: must be a non-empty string (Received: undefined)"
     `)
   })
 

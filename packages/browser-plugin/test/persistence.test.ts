@@ -7,6 +7,7 @@ import {
   memoryStorage,
   persistedQueues,
   recordingLogger,
+  setOnline,
   settingsFixture,
   waitFor,
   WRITE_KEY,
@@ -98,6 +99,36 @@ describe('reload', () => {
     // The live tab's queue is its own business.
     await waitFor('own queue emptied', () => Object.keys(persistedQueues(storage)).length === 1)
     expect(Object.keys(persistedQueues(storage))).toEqual([`qr:${WRITE_KEY}:q:alive`])
+  })
+
+  it('rewrites its key while it retries, so other tabs do not take a live queue for a crashed one', async () => {
+    await server.stop()
+    const { lines, logger } = recordingLogger()
+    const analytics = await loadAnalytics([plugin({ debug: logger })])
+    await analytics.track(...track(1))
+    const [key] = Object.keys(persistedQueues(storage))
+    const written = () => (JSON.parse(storage.getItem(key!)!) as { t: number }).t
+    const first = written()
+    const retried = () => lines.filter((l) => l.includes('to be retried')).length
+    await waitFor('a second failed attempt', () => retried() >= 2)
+    expect(written()).toBeGreaterThan(first)
+    expect(queuedIds()).toEqual(['m-1'])
+  })
+
+  it('keeps a memory-only queue (storage: null) across pagehide and a back/forward cache restore', async () => {
+    await server.stop()
+    const { lines, logger } = recordingLogger()
+    const analytics = await loadAnalytics([plugin({ storage: null, debug: logger })])
+    await analytics.track(...track(1))
+    const retried = () => lines.filter((l) => l.includes('to be retried')).length
+    await waitFor('a failed attempt', () => retried() === 1)
+    window.dispatchEvent(new Event('pagehide'))
+    await waitFor('the hide-time send failed too', () => retried() === 2)
+    window.dispatchEvent(new Event('pageshow')) // restored: nothing was in storage, no other tab has the item
+    await server.start()
+    setOnline(true) // "online" ends the backoff
+    await waitFor('stored', () => server.stored.length === 1)
+    expect(storedIds()).toEqual(['m-1'])
   })
 
   it('skips unreadable queue entries and removes them', async () => {
