@@ -3,7 +3,7 @@
 import type { ActionKey, PayloadByAction } from './actions/payloads'
 import type { FieldIssue } from './errors'
 import { RelayError } from './errors'
-import { applyMapping } from './mapping/index'
+import { runMapping } from './mapping/index'
 import type { MappingSpec } from './mapping-set'
 import { checkPayload, type PayloadCheckOptions } from './payload/check-payload'
 import { matchesTrigger } from './trigger/index'
@@ -35,7 +35,7 @@ export function mapEvent(
     const { id: mappingId, action } = mapping
     let checked
     try {
-      checked = checkPayload(action, applyMapping(mapping.fields, event), options)
+      checked = checkPayload(action, runMapping(mapping.program, event), options)
     } catch (error) {
       const message = error instanceof RelayError ? error.message : String(error)
       result.failures.push({ mappingId, action, issues: [{ path: 'fields', message }] })

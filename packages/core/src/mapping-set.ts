@@ -4,7 +4,7 @@
 import { ACTIONS, isActionKey } from './actions/definitions'
 import type { ActionKey } from './actions/payloads'
 import { describeValue, MappingError, RelayError, type FieldIssue } from './errors'
-import { checkMapping } from './mapping/index'
+import { checkMapping, compileMapping, type MappingProgram } from './mapping/index'
 import { parseTrigger } from './trigger/index'
 import type { TriggerNode } from './trigger/index'
 
@@ -31,6 +31,8 @@ export interface MappingSpec {
   trigger: TriggerNode
   triggerText: string
   fields: Record<string, unknown>
+  /** `fields` compiled (compileMapping): what the browser runs (runMapping), without the compiler. */
+  program: MappingProgram
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/
@@ -150,5 +152,6 @@ function parseOne(raw: unknown, at: string, issues: FieldIssue[]): MappingSpec |
     trigger: node,
     triggerText: triggerText as string,
     fields: merged,
+    program: compileMapping(merged),
   }
 }

@@ -2,6 +2,7 @@
 // and each trigger is parsed again from its text so it is evaluated exactly as the proxy would.
 import {
   checkMapping,
+  compileMapping,
   describeValue,
   isActionKey,
   parseTrigger,
@@ -67,6 +68,8 @@ export function parseProxySettings(body: unknown): ProxySettings {
       trigger,
       triggerText: triggerText as string,
       fields: fields as Record<string, unknown>,
+      // Compiled here from the checked fields, like the trigger, rather than trusting the served program.
+      program: compileMapping(fields),
     })
   })
   if (body.workflowOrigins !== undefined) {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import * as v from 'valibot'
 import {
+  compileMapping,
   ConfigError,
   describeValue,
   isQualtricsUrl,
@@ -613,10 +614,11 @@ export function applySandboxValues(config: ProxyConfig, values: SandboxValues): 
   for (const [key, wk] of config.writeKeys) {
     writeKeys.set(key, {
       ...wk,
-      mappings: wk.mappings.map((m) => ({
-        ...m,
-        fields: replaceStrings(m.fields, swap) as Record<string, unknown>,
-      })),
+      mappings: wk.mappings.map((m) => {
+        const fields = replaceStrings(m.fields, swap) as Record<string, unknown>
+        // The program is what browsers run: compiled again from the fields with the values in.
+        return { ...m, fields, program: compileMapping(fields) }
+      }),
       allow: {
         directories: swapSet(wk.allow.directories),
         mailingLists: swapSet(wk.allow.mailingLists),

@@ -19,7 +19,8 @@ export type ProgramTexts = Array<readonly [text: string, issue: FieldIssue]>
 const isObj = (value: unknown): value is Obj => Object.prototype.toString.call(value) == '[object Object]'
 const isArray = Array.isArray
 const join = (path: string, key: string | number): string => (path ? `${path}.${key}` : String(key))
-const hasDirective = (value: unknown): boolean => isObj(value) && Object.keys(value).some((key) => key[0] == '@')
+const hasDirective = (value: unknown): boolean =>
+  isObj(value) && Object.keys(value).some((key) => key[0] == '@')
 
 /** undefined, as a program value. */
 const nothing = (): ProgramValue => [Op.Literal]
@@ -36,7 +37,7 @@ function literal(value: unknown): ProgramValue {
 
 /** Drops trailing undefined values (`[Op.Literal]`) from a node: an absent element reads as undefined. */
 function trim(node: ProgramValue[]): ProgramValue[] {
-  for (let last = node[node.length - 1]; isArray(last) && last.length == 1 && last[0] === Op.Literal; ) {
+  for (let last = node[node.length - 1]; isArray(last) && last.length == 1 && last[0] === Op.Literal;) {
     node.pop()
     last = node[node.length - 1]
   }
@@ -114,17 +115,17 @@ export function compileWithTexts(fields: unknown): { program: MappingProgram; te
     /** A value only known while running (a directive, an object) or fixed now (a literal)? */
     const isFixed = (value: unknown) => !isObj(value) && !isArray(value)
 
-    /** A value that must be a string when it is evaluated. */
-    const string = (value: ProgramValue, text: string) => [Op.String, value, text]
-
     switch (name) {
       case '@path':
       case '@template': {
         if (typeof arg == 'string') return name == '@path' ? pathNode(arg) : [Op.Template, arg]
         // Any other literal is no string: it fails whenever it is evaluated.
         if (isFixed(arg)) return [Op.Fail, text(path, `${name} needs a string`, arg)]
-        const value = string(compile(arg, at), text(path, `${name} needs a string`))
-        return [name == '@path' ? Op.PathOf : Op.Template, value]
+        return [
+          name == '@path' ? Op.PathOf : Op.Template,
+          compile(arg, at),
+          text(path, `${name} needs a string`),
+        ]
       }
       case '@literal':
         return compile(arg, at)
@@ -198,9 +199,11 @@ export function compileWithTexts(fields: unknown): { program: MappingProgram; te
         const separator = o.separator
         if (!separator) return refuse()
         if (isFixed(separator) && typeof separator != 'string') return [Op.Fail, invalid(separator)]
+        // The text, for a separator known only while running.
         const node = [
           Op.Flatten,
-          typeof separator == 'string' ? separator : string(option('separator'), invalid()),
+          option('separator'),
+          typeof separator == 'string' ? 0 : invalid(),
           option('value'),
         ]
         if (o.omitArrays) node.push(1)

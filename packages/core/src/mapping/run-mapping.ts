@@ -28,31 +28,25 @@ import { RelayError } from '../errors'
 /** A compiled field mapping: plain JSON (see compile-mapping.ts and the node forms above). */
 export type MappingProgram = { [field: string]: ProgramValue }
 export type ProgramValue =
-  | string
-  | number
-  | boolean
-  | null
-  | readonly ProgramValue[]
-  | { [key: string]: ProgramValue }
-
+  string | number | boolean | null | readonly ProgramValue[] | { [key: string]: ProgramValue }
 
 /** Node opcodes: numbers keep programs short (esbuild inlines enum members). */
 export enum Op {
   Literal,
   Path,
+  // The three that need their first element to give a string.
   PathOf,
   Template,
+  Flatten,
   If,
   ExcludeNull,
   Case,
   Replace,
   ArrayPath,
   Json,
-  Flatten,
   Merge,
   Array,
   Fail,
-  String,
 }
 
 type Obj = Record<string, unknown>
@@ -61,11 +55,13 @@ type Obj = Record<string, unknown>
 type Node = any
 
 const hasOwn = Object.prototype.hasOwnProperty
+const toTag = Object.prototype.toString
 const isArray = Array.isArray
-const isString = (value: unknown): value is string => typeof value == 'string'
+const isString = (value: unknown): boolean => typeof value == 'string'
 
 /** A plain object the way Segment counts one (its tag is "Object"); arrays, dates and null are not. */
-const isObj = (value: unknown): value is Obj => Object.prototype.toString.call(value) == '[object Object]'
+const isObj = (value: unknown): value is Obj =>
+  typeof value == 'object' && toTag.call(value) == '[object Object]'
 
 /** Writes own keys only: a key named `__proto__` is dropped. */
 const put = (target: Obj, key: string, value: unknown): void => {
@@ -94,11 +90,26 @@ export const split = (path: string): string[] =>
     .filter(Boolean)
     .map((key) => key.replace(/["']/g, ''))
 
+const memos = new Map<unknown, Node>()
+
+/** `make()`, remembered under `key` (up to 500 keys): paths read at run time split once, patterns built once. */
+const memo = (key: unknown, make: () => Node): Node => {
+  let value = memos.get(key)
+  if (!value) {
+    if (memos.size > 500) memos.clear()
+    memos.set(key, (value = make()))
+  }
+  return value
+}
+
+/** A path read at run time, split (memoised). */
+const keysOf = (path: string): string[] => memo(path, () => split(path))
+
 /** `{{path}}` and `{{{path}}}` placeholders (paths without `$.`), in Segment's two passes. */
 const render = (template: string, data: unknown): string => {
   const scope = data === undefined ? {} : data
   const fill = (_match: string, path: string) => {
-    const value = get(scope, split(path.trim()), 0)
+    const value = get(scope, keysOf(path.trim()), 0)
     return value == null ? '' : String(value)
   }
   return template.replace(/{{{([^}]+)}}}/g, fill).replace(/{{([^}]+)}}/g, fill)
@@ -114,7 +125,8 @@ const copy = (value: Node, nulls?: 1): unknown => {
   const out: Obj = {}
   for (const key of Object.keys(value)) {
     const item = value[key]
-    if (nulls || item !== undefined) put(out, key, nulls && item === null ? undefined : copy(item, nulls))
+    if (nulls) put(out, key, item === null ? undefined : copy(item, nulls))
+    else if (item !== undefined) put(out, key, copy(item))
   }
   return out
 }
@@ -136,13 +148,28 @@ function run(n: Node, data: Node): Node {
   if (!op) return n[1]
   if (op == Op.Path) return get(data, n, 1)
   if (op == Op.Array) return all(n, 1, data)
-  // Every other node evaluates its first element first.
+  // Every other node evaluates its first element first; for three of them it must give a string.
   let value = run(n[1], data)
+  if (op < Op.If && !isString(value)) {
+    // The value received, as describeValue renders it: JSON, cut at 60 characters.
+    const text = JSON.stringify(value) + ''
+    fail(p + (text.length > 60 ? text.slice(0, 59) + '…' : text) + ')')
+  }
   switch (op) {
     case Op.PathOf:
-      return get(data, split(value.replace('$.', '')), 0)
+      return get(data, keysOf(value.replace('$.', '')), 0)
     case Op.Template:
       return render(value, data)
+    case Op.Flatten: {
+      out = {}
+      const flatten = (item: Node, prefix: string): void => {
+        if (isObj(item) || (!n[4] && isArray(item))) {
+          for (const [key, inner] of Object.entries(item)) flatten(inner, prefix ? prefix + value + key : key)
+        } else put(out, prefix, item)
+      }
+      flatten(run(n[3], data), '')
+      return out
+    }
     case Op.If:
       return run(value != null && (!p || value != '') ? n[3] : n[4], data)
     case Op.ExcludeNull:
@@ -151,10 +178,15 @@ function run(n: Node, data: Node): Node {
       // p: the method to call, or the text to throw (no string method has such a name).
       return !isString(value) ? value : value[p] ? value[p]() : fail(p)
     case Op.Replace:
-      // Numbers and booleans are replaced in as strings (typeof "number" or "boolean", not "bigint").
-      if (/^(n|bo)/.test(typeof value)) value = String(value)
+      // Numbers and booleans are replaced in as strings.
+      if (typeof value == 'number' || typeof value == 'boolean') value = String(value)
       if (!isString(value)) return ''
-      return isString(p) ? fail(p) : value.replace(RegExp(p[0], p[2]), p[1])
+      return isString(p)
+        ? fail(p)
+        : value.replace(
+            memo(p, () => RegExp(p[0], p[2])),
+            p[1],
+          )
     case Op.ArrayPath:
       return p && (isObj(value) || isArray(value)) ? [value].flat().map((item) => run(p, item)) : value
     case Op.Json:
@@ -164,26 +196,15 @@ function run(n: Node, data: Node): Node {
       } catch {
         return value
       }
-    case Op.Flatten: {
+    case Op.Merge: {
       out = {}
-      const flatten = (item: Node, prefix: string): void => {
-        if (isObj(item) || (!n[3] && isArray(item))) {
-          for (const [key, inner] of Object.entries(item)) flatten(inner, prefix ? prefix + value + key : key)
-        } else put(out, prefix, item)
-      }
-      flatten(run(p, data), '')
+      const objects = all(n, 2, data)
+      if (value === 'left') objects.reverse()
+      for (const item of objects) for (const key of Object.keys(Object(item))) put(out, key, item[key])
       return out
     }
-    case Op.Merge:
-      out = {}
-      for (const item of value === 'left' ? all(n, 2, data).reverse() : all(n, 2, data))
-        for (const key of Object.keys(Object(item))) put(out, key, item[key])
-      return out
-    case Op.Fail:
+    default: // Op.Fail
       return fail(value)
-    case Op.String:
-      // The received value as JSON, cut at 60 characters.
-      return isString(value) ? value : fail(p + (JSON.stringify(value) + '').slice(0, 60) + ')')
   }
 }
 
@@ -195,7 +216,7 @@ function run(n: Node, data: Node): Node {
 export function runMapping(program: MappingProgram, event: object): Record<string, unknown> {
   try {
     return copy(run(program, event)) as Obj
-  } catch (error) {
+  } catch (error: Node) {
     // A directive's failure (its text), or what the engine throws for odd input (a cycle, a BigInt in
     // @json, a value without a string form).
     throw new RelayError('MAPPING_INVALID', isString(error) ? error : 'Cannot apply the mapping: ' + error)
