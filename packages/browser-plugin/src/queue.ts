@@ -190,24 +190,21 @@ export function createQueue(o: Resolved, report: Report): Queue {
     const wait = backoff(res, attempt)
     if (wait === undefined) {
       const { ok, status } = res!
+      const answer = await res!.json().catch(() => 0)
       const describe = (error?: { code: string; message: string }) =>
         error ? `${error.code}: ${error.message}` : ''
-      const rejected: Record<string, string> = {}
-      let refusal = `HTTP ${status}`
-      try {
-        const answer = await res!.json()
-        if (!ok) refusal += ' ' + describe(answer.error)
-        for (const r of ok ? answer.results : [])
-          if (r.status == 'rejected') rejected[r.messageId + ' ' + r.mapping] = describe(r.error)
-      } catch {
-        // 2xx means stored; an unreadable answer only loses the details
-      }
       attempt = 0
       q = q.filter((e) => !batch.includes(e))
       log(`batch of ${batch.length} answered`, status)
-      for (const e of batch) {
-        if (!ok) fail(e, `the proxy refused the batch (${refusal})`, status)
-        else if (e.k in rejected) fail(e, `the proxy rejected it (${rejected[e.k]})`, 400)
+      try {
+        for (const e of batch)
+          if (!ok) fail(e, `the proxy refused the batch (HTTP ${status} ${describe(answer.error)})`, status)
+          else
+            for (const r of answer.results)
+              if (r.status == 'rejected' && r.messageId + ' ' + r.mapping == e.k)
+                fail(e, `the proxy rejected it (${describe(r.error)})`, 400)
+      } catch {
+        // 2xx means stored; an unreadable answer only loses the details
       }
       save()
     } else {
@@ -215,7 +212,7 @@ export function createQueue(o: Resolved, report: Report): Queue {
       until = now() + wait
       log(`batch of ${batch.length} to be retried in ${Math.round(wait)} ms`, res && res.status)
     }
-    arm(until - now())
+    arm(Math.min(until - now(), MAX_WAIT)) // at most MAX_WAIT: each send rewrites the key
   }
 
   const onVisibility = () => send(+(document.visibilityState == 'hidden'))
