@@ -6,8 +6,9 @@ import { describeValue, MappingError, RelayError } from '../errors'
 import { compileWithTexts, type ProgramTexts } from './compile-mapping'
 import { runMapping, type MappingProgram } from './run-mapping'
 
+const toTag = Object.prototype.toString
 const isObj = (value: unknown): value is Record<string, unknown> =>
-  Object.prototype.toString.call(value) == '[object Object]'
+  typeof value == 'object' && value !== null && toTag.call(value) == '[object Object]'
 
 const compiled = new WeakMap<object, { program: MappingProgram; texts: ProgramTexts }>()
 

@@ -19,8 +19,6 @@ export type ProgramTexts = Array<readonly [text: string, issue: FieldIssue]>
 const isObj = (value: unknown): value is Obj => Object.prototype.toString.call(value) == '[object Object]'
 const isArray = Array.isArray
 const join = (path: string, key: string | number): string => (path ? `${path}.${key}` : String(key))
-const hasDirective = (value: unknown): boolean =>
-  isObj(value) && Object.keys(value).some((key) => key[0] == '@')
 
 /** undefined, as a program value. */
 const nothing = (): ProgramValue => [Op.Literal]

@@ -1,28 +1,31 @@
-// Runs a mapping program (compileMapping's output) against one event. This is the browser hot path,
-// written for size: everything that depends only on the mapping was decided by the compiler (on the
-// proxy), so this only walks the program. Results equal Segment's mapping-kit `transform`.
+// Runs a mapping program (compileMapping's output) against one event: the browser's hot path. Everything
+// that depends only on the mapping was decided by the compiler, on the proxy; this only walks the
+// program, and gives what Segment's mapping-kit `transform` gives for the mapping.
 //
-// A program value is one of:
-//   string | number | boolean | null     itself (a literal)
-//   { key: value, … }                    an object; each value evaluated, `__proto__` never written
-//   [op, …]                              a node:
-//     [0, v?]                 the literal v, untouched; [0] is undefined
-//     [1, key, key, …]        @path with a fixed path: own properties read from the event
-//     [2, v, text]            @path read from v's result; text+value+")" is thrown if that is no string
-//     [3, v, text?]           @template of v's result (text as in 2; none when v is a literal string)
-//     [4, blank, c, then?, else?]  @if: `then` when c's result exists (blank=1: and is not blank)
-//     [5, v]                  @excludeWhenNull
-//     [6, v, m]               @case on strings: m 0 lower, 1 upper, a text: thrown
-//     [7, v, p?]              @replace on strings, numbers and booleans (anything else gives ""):
-//                             p absent: always ""; a text: thrown; [flags, source, by, source2?, by2?]
-//     [8, from, item?]        @arrayPath: item evaluated against each element of from's result
-//     [9, v, m?]              @json: m absent decode, 1 encode, 2 undefined (an unknown mode)
-//     [10, sep, v, text, omitArrays?]  @flatten (text as in 2, for a separator that is no string)
-//     [11, direction, v, v, …]  @merge
-//     [12, v, v, …]           an array
-//     [13, text]              a directive Segment refuses when it evaluates it: text is thrown
-// Absent trailing elements read as undefined. Texts are whole error messages (or their start, up to
-// "(Received: "), written by the compiler, so that no message text ships to browsers.
+// A program is JSON. A program value is one of:
+//   a string, number, boolean or null    itself (a literal)
+//   { key: value, … }                    an object of values (`__proto__` is never written)
+//   [op, …]                              a node (op numbers: enum Op below):
+//     0  Literal      [0, v?]                 v as it is, not evaluated; [0] is undefined
+//     1  Path         [1, key, …]             @path with a fixed path: the keys, read from the event
+//     2  PathOf       [2, v, text?]           @path with the path v gives
+//     3  Template     [3, v, text?]           @template with the template v gives
+//     4  Flatten      [4, sep, text?, v, omitArrays?]   @flatten of v, joining keys with what sep gives
+//     5  If           [5, c, blank?, then?, else?]      @if: `then` if c gives a value that exists
+//                                             (blank = 1: and is not blank), else `else`
+//     6  ExcludeNull  [6, v]                  @excludeWhenNull
+//     7  Case         [7, v, m]               @case: string method m ("toLowerCase") on strings
+//     8  Replace      [8, v, [source, by, flags]]    @replace of one pattern (a second pattern is a
+//                                             Replace node around the first)
+//     9  ArrayPath    [9, v, item?]           @arrayPath: item evaluated against each element v gives
+//     10 Json         [10, v, encode?]        @json: decode, or encode when the third element is 1
+//     11 Merge        [11, direction, v, …]   @merge of what the v's give
+//     12 Array        [12, v, …]              an array of values
+//     13 Fail         [13, text]              a directive that fails whenever it is evaluated
+// A text is an error message written by the compiler (with the directive's path in the mapping), so
+// none ships to browsers. Nodes 2-4 carry the start of one, up to "(Received: ", for a first element
+// that gives no string; Case and Replace carry a whole one in place of m or [source, …] when Segment
+// would fail on a string value. Absent elements read as undefined.
 import { RelayError } from '../errors'
 
 /** A compiled field mapping: plain JSON (see compile-mapping.ts and the node forms above). */
@@ -34,7 +37,7 @@ export type ProgramValue =
 export enum Op {
   Literal,
   Path,
-  // The three that need their first element to give a string.
+  // The three whose first element must give a string.
   PathOf,
   Template,
   Flatten,
@@ -57,6 +60,7 @@ type Node = any
 const hasOwn = Object.prototype.hasOwnProperty
 const toTag = Object.prototype.toString
 const isArray = Array.isArray
+const keys = Object.keys
 const isString = (value: unknown): boolean => typeof value == 'string'
 
 /** A plain object the way Segment counts one (its tag is "Object"); arrays, dates and null are not. */
@@ -73,9 +77,9 @@ function fail(text: string): never {
   throw text
 }
 
-/** Reads `keys` from index `i` on. A falsy value part-way is returned as it is (Segment's quirk). */
-const get = (data: Node, keys: Node, i: number): unknown => {
-  for (; i < keys.length; i++) data = data && (hasOwn.call(data, keys[i]) ? data[keys[i]] : undefined)
+/** Reads the keys of `path` from index `i` on. A falsy value part-way is returned as it is (Segment's quirk). */
+const get = (data: Node, path: Node, i: number): unknown => {
+  for (; i < path.length; i++) data = data && (hasOwn.call(data, path[i]) ? data[path[i]] : undefined)
   return data
 }
 
@@ -92,7 +96,7 @@ export const split = (path: string): string[] =>
 
 const memos = new Map<unknown, Node>()
 
-/** `make()`, remembered under `key` (up to 500 keys): paths read at run time split once, patterns built once. */
+/** `make()`, remembered under `key` (500 at most): run-time paths split once, patterns built once. */
 const memo = (key: unknown, make: () => Node): Node => {
   let value = memos.get(key)
   if (!value) {
@@ -104,6 +108,9 @@ const memo = (key: unknown, make: () => Node): Node => {
 
 /** A path read at run time, split (memoised). */
 const keysOf = (path: string): string[] => memo(path, () => split(path))
+
+/** The regular expression of a Replace node's `[source, by, flags]` (memoised). */
+const regexOf = (p: string[]): RegExp => memo(p, () => RegExp(p[0] as string, p[2]))
 
 /** `{{path}}` and `{{{path}}}` placeholders (paths without `$.`), in Segment's two passes. */
 const render = (template: string, data: unknown): string => {
@@ -123,7 +130,7 @@ const copy = (value: Node, nulls?: 1): unknown => {
   if (isArray(value)) return nulls ? value : value.map((item) => copy(item))
   if (!isObj(value)) return value
   const out: Obj = {}
-  for (const key of Object.keys(value)) {
+  for (const key of keys(value)) {
     const item = value[key]
     if (nulls) put(out, key, item === null ? undefined : copy(item, nulls))
     else if (item !== undefined) put(out, key, copy(item))
@@ -140,14 +147,15 @@ function run(n: Node, data: Node): Node {
   let out: Obj
   if (!isArray(n)) {
     out = {}
-    for (const key of Object.keys(n)) put(out, key, run(n[key], data))
+    // for-in (faster here than Object.keys): a program's objects are plain JSON objects.
+    for (const key in n) put(out, key, run(n[key], data))
     return out
   }
   const op = n[0]
-  const p = n[2]
-  if (!op) return n[1]
   if (op == Op.Path) return get(data, n, 1)
+  if (!op) return n[1]
   if (op == Op.Array) return all(n, 1, data)
+  const p = n[2]
   // Every other node evaluates its first element first; for three of them it must give a string.
   let value = run(n[1], data)
   if (op < Op.If && !isString(value)) {
@@ -181,12 +189,7 @@ function run(n: Node, data: Node): Node {
       // Numbers and booleans are replaced in as strings.
       if (typeof value == 'number' || typeof value == 'boolean') value = String(value)
       if (!isString(value)) return ''
-      return isString(p)
-        ? fail(p)
-        : value.replace(
-            memo(p, () => RegExp(p[0], p[2])),
-            p[1],
-          )
+      return isString(p) ? fail(p) : value.replace(regexOf(p), p[1])
     case Op.ArrayPath:
       return p && (isObj(value) || isArray(value)) ? [value].flat().map((item) => run(p, item)) : value
     case Op.Json:
@@ -200,7 +203,7 @@ function run(n: Node, data: Node): Node {
       out = {}
       const objects = all(n, 2, data)
       if (value === 'left') objects.reverse()
-      for (const item of objects) for (const key of Object.keys(Object(item))) put(out, key, item[key])
+      for (const item of objects) for (const key of keys(Object(item))) put(out, key, item[key])
       return out
     }
     default: // Op.Fail
