@@ -99,7 +99,7 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
       if (!settings) await ready // analytics-next does not await load(): events may come before the settings
       const s = settings!
       if (s instanceof RelayError) return (report(s, ctx), ctx)
-      const { payloads, failures } = mapEvent(s.mappings, event, s)
+      const { payloads, failures } = mapEvent(s.mappings, event)
       // undefined (no identity function, or no signed-in user) leaves `identity` out of the JSON
       const identity = o.identity && o.identity(event)
       for (const { mappingId, action, payload } of payloads)

@@ -10,7 +10,7 @@
 // key first and removes the old key after, so an item is always in some key. Two instances adopting the
 // same key at the same instant, or a frozen tab waking up after its items were adopted, can send an item
 // twice; the proxy deduplicates by messageId + mapping and answers `duplicate`.
-import { RelayError, type BatchItem } from '@qualtrics-relay/core'
+import { RelayError, type BatchItem, type FieldIssue as Issue } from '@qualtrics-relay/core'
 import type { Context } from '@segment/analytics-next'
 import type { Resolved } from './options'
 import { backoff, MAX_WAIT, now, read, request } from './util'
@@ -197,12 +197,22 @@ export function createQueue(o: Resolved, report: Report): Queue {
       q = q.filter((e) => !batch.includes(e))
       log(`batch of ${batch.length} answered`, status)
       try {
-        for (const e of batch)
-          if (!ok) fail(e, `the proxy refused the batch (HTTP ${status} ${describe(answer.error)})`, status)
+        batch.forEach((e, i) => {
+          // A refused batch lists each item's problems as issues under `items.<index>.`.
+          const mine = ok
+            ? []
+            : (answer.error.issues || []).filter((x: Issue) => !x.path.indexOf(`items.${i}.`))
+          if (!ok)
+            fail(
+              e,
+              `the proxy refused the batch (HTTP ${status} ${describe(answer.error)}${mine.map((x: Issue) => `; ${x.path.slice(7 + ('' + i).length)}: ${x.message}`).join('')})`,
+              status,
+            )
           else
             for (const r of answer.results)
               if (r.status == 'rejected' && r.messageId + ' ' + r.mapping == e.k)
                 fail(e, `the proxy rejected it (${describe(r.error)})`, 400)
+        })
       } catch {
         // 2xx means stored; an unreadable answer only loses the details
       }

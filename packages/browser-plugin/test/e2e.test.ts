@@ -186,6 +186,23 @@ describe('with the proxy in sandbox mode', () => {
     await analytics.identify('user-e2e-3', { email: 'valid@example.com' })
     await waitFor('the valid one delivered', () => sandbox.inspect().contacts.length === sent + 1)
   })
+
+  it('a payload only the proxy can refuse (data over its limits) is reported on the ctx and as an error event', async () => {
+    // The browser runs the field checks; data limits, workflow hosts and size are checked by the proxy,
+    // which answers the item `rejected`: the plugin reports that on the event's ctx, then drops it.
+    const analytics = await loadAnalytics([plugin(proxy.url, { flushIntervalMs: 0 })])
+    const errors: { code: string; reason: { code: string; message: string } }[] = []
+    analytics.on('error', (e: (typeof errors)[number]) => void errors.push(e))
+    await analytics.identify('user-e2e-big', { email: 'big@example.com' })
+    const ctx = await analytics.track('Transaction Created', { orderId: 'big-1', note: 'x'.repeat(2000) })
+    await waitFor('the proxy answered', () => errors.length > 0)
+    expect(errors[0]?.code).toBe('delivery_failure')
+    expect(errors[0]?.reason.message).toContain(
+      'payload.transactionData.note: must be a finite number, a boolean, or at most 1024 characters',
+    )
+    expect((ctx.failedDelivery()?.reason as { message: string }).message).toContain('transactionData.note')
+    expect(sandbox.inspect().transactions.some((t) => t.data.orderId === 'big-1')).toBe(false)
+  })
 })
 
 describe('with the proxy going down and coming back', () => {

@@ -49,7 +49,7 @@ export type {
 export { parseMappingSet, MAX_MAPPINGS } from './mapping-set'
 export type { MappingInput, MappingSpec } from './mapping-set'
 export { mapEvent } from './map-event'
-export type { MappedEvent, MappedPayload, MappingFailure } from './map-event'
+export type { MappedEvent, MappedPayload, MappingFailure, PayloadChecker } from './map-event'
 export { checkFields } from './payload/check-fields'
 export type { FieldCheck } from './payload/check-fields'
 export { checkPayload, validatePayload } from './payload/check-payload'

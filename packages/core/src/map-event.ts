@@ -1,11 +1,12 @@
 // The hot path: for one event, every mapping whose trigger matches, mapped and checked.
-// Used by the browser plugin, the node plugin and the playground.
+// Used by the browser plugin (with the field checks only, the default) and the node plugin (with the
+// whole checkPayload).
 import type { ActionKey, PayloadByAction } from './actions/payloads'
 import type { FieldIssue } from './errors'
 import { RelayError } from './errors'
 import { runMapping } from './mapping/index'
 import type { MappingSpec } from './mapping-set'
-import { checkPayload, type PayloadCheckOptions } from './payload/check-payload'
+import { checkFields } from './payload/check-fields'
 import { matchesTrigger } from './trigger/index'
 
 export type MappedPayload = {
@@ -23,11 +24,18 @@ export interface MappedEvent {
   failures: MappingFailure[]
 }
 
-/** Never throws: a mapping that cannot be applied becomes a failure with its issues. */
+/** Checks one mapped payload: the payload to send, or the problems (any issue makes it a failure). */
+export type PayloadChecker = (action: ActionKey, raw: unknown) => { payload?: object; issues: FieldIssue[] }
+
+/**
+ * Never throws: a mapping that cannot be applied becomes a failure with its issues. `check` defaults to
+ * `checkFields` (what the browser can afford); pass `(a, p) => checkPayload(a, p, options)` for the
+ * whole check and normalisation.
+ */
 export function mapEvent(
   mappings: readonly MappingSpec[],
   event: object,
-  options?: PayloadCheckOptions,
+  check: PayloadChecker = checkFields,
 ): MappedEvent {
   const result: MappedEvent = { payloads: [], failures: [] }
   for (const mapping of mappings) {
@@ -35,13 +43,13 @@ export function mapEvent(
     const { id: mappingId, action } = mapping
     let checked
     try {
-      checked = checkPayload(action, runMapping(mapping.program, event), options)
+      checked = check(action, runMapping(mapping.program, event))
     } catch (error) {
       const message = error instanceof RelayError ? error.message : String(error)
       result.failures.push({ mappingId, action, issues: [{ path: 'fields', message }] })
       continue
     }
-    if (checked.payload)
+    if (checked.payload && !checked.issues.length)
       result.payloads.push({ mappingId, action, payload: checked.payload } as MappedPayload)
     else result.failures.push({ mappingId, action, issues: checked.issues })
   }

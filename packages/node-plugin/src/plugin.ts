@@ -3,6 +3,7 @@
 // handed to a sink (core's delivery engine, or the proxy). Every failure is reported on the event with
 // `ctx.setFailedDelivery`, every hook returns its ctx, and every wait is bounded.
 import {
+  checkPayload,
   mapEvent,
   PayloadValidationError,
   RelayError,
@@ -67,7 +68,7 @@ export function createQualtricsNodePlugin(options: QualtricsNodePluginOptions): 
     stage.now = config.mode === 'proxy' ? 'waiting for the settings from the proxy' : 'starting'
     const { mappings, check } = await sink.prepare()
     stage.now = 'mapping'
-    const mapped = mapEvent(mappings, toPlainEvent(event), check)
+    const mapped = mapEvent(mappings, toPlainEvent(event), (a, p) => checkPayload(a, p, check))
     const failures: MappingFailureDetail[] = mapped.failures.map(({ mappingId, action, issues }) => ({
       messageId,
       mappingId,
