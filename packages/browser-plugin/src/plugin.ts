@@ -5,7 +5,7 @@
 // The mappings are given inline, or loaded from the proxy, cached in storage and revalidated with the
 // ETag on every page load. With a cached copy the plugin starts at once; without one, events wait for the
 // first answer. Network errors, 408, 429 and 5xx are retried; another status is final and reported.
-import { mapEvent, RelayError, type PublicSettings } from '@qualtrics-relay/core'
+import { mapEvent, RelayError, SETTINGS_VERSION, type PublicSettings } from '@qualtrics-relay/core'
 import type { Analytics, Context, Plugin } from '@segment/analytics-next'
 import { relayError, resolveOptions, type QualtricsPluginOptions } from './options'
 import { createQueue, type Report } from './queue'
@@ -16,6 +16,10 @@ export const PLUGIN_NAME = 'Qualtrics'
 export const VERSION = '0.1.0'
 /** How long an event may hold analytics-next while the first settings load, in ms. */
 const SETTINGS_WAIT_MS = 1000
+
+/** Served settings are used only in the format this plugin reads (see SETTINGS_VERSION). */
+const usable = (s: unknown): s is PublicSettings =>
+  !!s && Array.isArray((s as PublicSettings).mappings) && (s as PublicSettings).version === SETTINGS_VERSION
 
 type Consent = { consent?: { categoryPreferences?: Record<string, unknown> } | null }
 
@@ -46,8 +50,9 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     })
     const status = res ? res.status : 0
     if (status == 304) return
-    const s: PublicSettings | 0 = status == 200 && (await res!.json().catch(() => 0))
-    if (s && Array.isArray(s.mappings)) {
+    const s: unknown = status == 200 && (await res!.json().catch(() => 0))
+    const version = s ? (s as PublicSettings).version : SETTINGS_VERSION
+    if (usable(s)) {
       set(s)
       log('settings loaded', s)
       try {
@@ -62,7 +67,7 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
       set(
         new RelayError(
           'CONFIG_INVALID',
-          `Qualtrics settings could not be loaded from ${o.base}settings (Received: HTTP ${status})`,
+          `Qualtrics settings could not be loaded from ${o.base}settings (Received: HTTP ${status}${version !== SETTINGS_VERSION ? `, settings version ${version}; this plugin reads version ${SETTINGS_VERSION}` : ''})`,
           { status },
         ),
       )
@@ -81,8 +86,10 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     queue.start()
     if (!settings) {
       const cached = read<{ e: string | null; s: PublicSettings }>(o.storage, key)
-      if (cached && cached.s && Array.isArray(cached.s.mappings)) set(cached.s)
-      void load(0, cached && cached.e)
+      // The ETag goes with the copy in use only: a 304 must never leave the plugin without settings.
+      const ok = cached && usable(cached.s)
+      if (ok) set(cached.s)
+      void load(0, ok ? cached.e : null)
     }
   }
 

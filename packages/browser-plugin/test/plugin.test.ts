@@ -1,6 +1,7 @@
 // The plugin inside a real analytics-next: settings, mapping, failures, consent, integrations, duplicates.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AnalyticsBrowser, type Analytics, type Plugin } from '@segment/analytics-next'
+import { SETTINGS_VERSION } from '@qualtrics-relay/core'
 import { createQualtricsPlugin, type QualtricsPluginOptions } from '../src/index'
 import {
   loadAnalytics,
@@ -144,6 +145,21 @@ describe('inside analytics-next', () => {
     await waitFor('stored', () => server.stored.length === 1)
     expect(server.stored[0]).toMatchObject({ mapping: 'contact', payload: { directoryId: 'POOL_abc123' } })
     expect(server.settingsRequests).toEqual([{ ifNoneMatch: undefined, status: 200 }])
+  })
+
+  it('refuses settings of another format version, served or cached, with a message that says so', async () => {
+    const cached = { ...settingsFixture(), version: SETTINGS_VERSION - 1 }
+    storage.setItem(`qr:${WRITE_KEY}:s2`, JSON.stringify({ e: '"old"', s: cached }))
+    server.settings = { ...server.settings, version: SETTINGS_VERSION + 1 }
+    const analytics = await loadAnalytics([plugin()])
+    const ctx = await analytics.identify('user-v', { email: 'v@example.com' })
+    const reason = ctx.failedDelivery()?.reason as Error
+    expect(reason.message.replace(server.url, '<proxy>')).toBe(
+      `Qualtrics settings could not be loaded from <proxy>/v1/settings (Received: HTTP 200, settings version ${SETTINGS_VERSION + 1}; this plugin reads version ${SETTINGS_VERSION})`,
+    )
+    // The cached copy of the other version was not used: no If-None-Match, nothing mapped or sent.
+    expect(server.settingsRequests).toEqual([{ ifNoneMatch: undefined, status: 200 }])
+    expect(server.batches).toEqual([])
   })
 
   it('reports an unknown write key on the ctx instead of waiting forever', async () => {

@@ -2,8 +2,17 @@
 import type { ActionKey } from './actions/payloads'
 import type { MappingSpec } from './mapping-set'
 
+/**
+ * The format of the settings document (its compiled triggers and mapping programs). A plugin uses only
+ * served settings of the version it was built for; it goes up whenever the program or trigger format
+ * changes, so a site's plugin and a newer or older proxy never misread each other.
+ */
+export const SETTINGS_VERSION = 1
+
 /** `GET /v1/settings?writeKey=…` */
 export interface PublicSettings {
+  /** SETTINGS_VERSION of the proxy that served it; inline settings (built with the same core) may omit it. */
+  version?: number
   writeKey: string
   mappings: MappingSpec[]
   /** Origins besides https://*.qualtrics.com that workflow URLs may use (the sandbox, in sandbox mode). */

@@ -1,5 +1,6 @@
 // Settings, probes, metrics, dead letters (admin API and CLI), the token check, and the CLI's errors.
 import { afterEach, describe, expect, it } from 'vitest'
+import { SETTINGS_VERSION } from '@qualtrics-relay/core'
 import { main, type CliIo } from '../src/cli'
 import {
   ADMIN_TOKEN,
@@ -44,7 +45,7 @@ function captureIo(): CliIo & { stdout: string[]; stderr: string[] } {
 }
 
 describe('GET /v1/settings', () => {
-  it('serves the mappings with parsed triggers, a strong ETag, and 304 when unchanged', async () => {
+  it('serves the mappings with parsed triggers and compiled programs, its format version, a strong ETag, and 304 when unchanged', async () => {
     harness = await startHarness()
     const h = harness
     const answer = await request(`${h.url}/v1/settings?writeKey=wk_test`, { headers: { Origin: SITE } })
@@ -53,10 +54,13 @@ describe('GET /v1/settings', () => {
     const etag = answer.headers.get('etag')
     expect(etag).toMatch(/^"[^"]+"$/)
     const settings = answer.json as {
+      version: number
       writeKey: string
-      mappings: { id: string; trigger: unknown }[]
+      mappings: { id: string; trigger: unknown; program: unknown }[]
       workflowOrigins?: string[]
     }
+    expect(settings.version).toBe(SETTINGS_VERSION)
+    expect(settings.mappings[0]?.program).toEqual(expect.any(Object))
     expect(settings.writeKey).toBe('wk_test')
     expect(settings.mappings.map((m) => m.id)).toEqual(['contact', 'purchase', 'feedback'])
     expect(settings.mappings[0]?.trigger).toEqual(expect.any(Object))

@@ -1,6 +1,11 @@
 // Test helpers: a real analytics-next loaded offline (spec 1.4), storages that can run out of room,
 // a recording fetch, a sendBeacon for jsdom (which has none), and navigator.onLine control.
-import { parseMappingSet, type MappingInput, type PublicSettings } from '@qualtrics-relay/core'
+import {
+  parseMappingSet,
+  SETTINGS_VERSION,
+  type MappingInput,
+  type PublicSettings,
+} from '@qualtrics-relay/core'
 import {
   AnalyticsBrowser,
   type Analytics,
@@ -30,7 +35,7 @@ export const MAPPINGS: MappingInput[] = [
 ]
 
 export function settingsFixture(mappings: MappingInput[] = MAPPINGS): PublicSettings {
-  return { writeKey: WRITE_KEY, mappings: parseMappingSet(mappings) }
+  return { version: SETTINGS_VERSION, writeKey: WRITE_KEY, mappings: parseMappingSet(mappings) }
 }
 
 /** No CDN fetch and no metrics (spec 1.4); `integrations: {}` is enough at run time, the type wants more. */

@@ -2,7 +2,7 @@
 // pre-parsed triggers (and, when the Qualtrics host is not *.qualtrics.com, the origins workflow URLs
 // may use). Never a secret. Strong ETag, revalidated on every use.
 import { createHash } from 'node:crypto'
-import type { PublicSettings } from '@qualtrics-relay/core'
+import { SETTINGS_VERSION, type PublicSettings } from '@qualtrics-relay/core'
 import type { Request, Response } from 'express'
 import type { WriteKeyConfig } from '../config'
 import type { AppContext } from '../context'
@@ -15,6 +15,7 @@ interface Rendered {
 /** The settings document of one write key. Exported for tests and the CLI. */
 export function publicSettings(writeKey: WriteKeyConfig, workflowOrigins: readonly string[]): PublicSettings {
   const settings: PublicSettings = {
+    version: SETTINGS_VERSION,
     writeKey: writeKey.key,
     mappings: writeKey.mappings.map((m) => ({ ...m })),
   }
