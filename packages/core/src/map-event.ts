@@ -25,7 +25,10 @@ export interface MappedEvent {
 }
 
 /** Checks one mapped payload: the payload to send, or the problems (any issue makes it a failure). */
-export type PayloadChecker = (action: ActionKey, raw: unknown) => { payload?: object; issues: FieldIssue[] }
+export type PayloadChecker = (
+  action: ActionKey,
+  raw: unknown,
+) => { payload?: object | undefined; issues: FieldIssue[] }
 
 /**
  * Never throws: a mapping that cannot be applied becomes a failure with its issues. `check` defaults to
