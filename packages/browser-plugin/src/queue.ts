@@ -51,7 +51,7 @@ export function createQueue(o: Resolved, report: Report): Queue {
   const prefix = `qr:${o.writeKey}:q:`
   const me = prefix + Math.random().toString(36).slice(2)
   /** The keys of the latest items queued here, to recognise duplicates. */
-  const seen: string[] = []
+  const seen = new Set<string>()
   let q: Entry[] = []
   let timer: ReturnType<typeof setTimeout> | undefined
   let released = 0
@@ -62,7 +62,8 @@ export function createQueue(o: Resolved, report: Report): Queue {
   /** How many of the oldest items the stored copy leaves out (storage full or absent). */
   let lost = 0
 
-  const size = (s: string) => new Blob([s]).size
+  const utf8 = new TextEncoder()
+  const size = (s: string) => utf8.encode(s).length
   const fail = (e: Entry, why: string, status: number) =>
     report(
       new RelayError('DELIVERY_FAILED', `Qualtrics did not get ${e.k.replace(' ', ', mapping ')}: ${why}`, {
@@ -74,8 +75,9 @@ export function createQueue(o: Resolved, report: Report): Queue {
   // Queues an item unless its messageId + mapping was seen here; truthy when queued.
   const push = (t: number, item: Item, c?: Context) => {
     const k = item.messageId + ' ' + item.mapping
-    if (seen.includes(k)) return log('duplicate', k)
-    if (seen.push(k) > 2000) seen.shift()
+    if (seen.has(k)) return log('duplicate', k)
+    // Insertion order: the first key is the oldest (a Set: an array search would cost µs per event).
+    if (seen.add(k).size > 2000) seen.delete(seen.values().next().value!)
     const j = JSON.stringify(item)
     return q.push({ k, t, j, b: size(j), c })
   }
