@@ -1,6 +1,12 @@
 // The plugin's options: their types, their defaults and one check at construction. The checks are
 // hand-written and table-driven on purpose: a schema library would weigh more than the whole plugin.
-import { RelayError, type BatchItem, type FieldIssue, type PublicSettings } from '@qualtrics-relay/core'
+import {
+  describeValue,
+  RelayError,
+  type BatchItem,
+  type FieldIssue,
+  type PublicSettings,
+} from '@qualtrics-relay/core'
 import type { Context } from '@segment/analytics-next'
 
 /** The part of `Storage` the plugin uses; `window.localStorage` by default. */
@@ -66,18 +72,6 @@ export function relayError(
   return Object.assign(new RelayError(code, message + lines.join('')), { issues })
 }
 
-/** A received value for a message: short, one line (JSON, but numbers as written: Infinity, NaN). */
-export function show(v: unknown): string {
-  let s: string | undefined
-  try {
-    s = typeof v == 'function' ? 'a function' : typeof v == 'number' ? '' + v : JSON.stringify(v)
-  } catch {
-    // a cycle or a bigint: String() below
-  }
-  s = s || String(v)
-  return s.length > 60 ? s.slice(0, 59) + '…' : s
-}
-
 const isText = (v: unknown) => typeof v == 'string' && v != ''
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v == 'object' && !!v
 const isFunction = (v: unknown) => typeof v == 'function'
@@ -119,13 +113,13 @@ export function resolveOptions(options: QualtricsPluginOptions): Resolved {
   const o: Record<string, unknown> = given ? { ...options } : {}
   const issues: FieldIssue[] = []
   const problem = (path: string, message: string) => issues.push({ path, message })
-  if (!given) problem('', `must be an object (Received: ${show(options)})`)
+  if (!given) problem('', `must be an object (Received: ${describeValue(options)})`)
   for (const key in o) if (!RULES[key]) problem(key, 'is not an option')
   for (const key in RULES) {
     const [check, what, fallback] = RULES[key]!
     const value = o[key]
     if (value === undefined && fallback !== null) o[key] = fallback
-    else if (!check(value)) problem(key, `must be ${what} (Received: ${show(value)})`)
+    else if (!check(value)) problem(key, `must be ${what} (Received: ${describeValue(value)})`)
   }
   if (issues.length) throw relayError('CONFIG_INVALID', 'Invalid Qualtrics plugin options', issues)
 
