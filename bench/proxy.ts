@@ -4,18 +4,25 @@
 //     strategy (search, maybe create, one transaction under a random key) on the same sandbox;
 //  3. time to deliver 20,000 contact events under a (time-scaled) 3,000 requests/min brand limit vs the
 //     minimum that limit allows.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import express from 'express'
 import { createQualtricsClient } from '@qualtrics-relay/core/server'
 import { parseConfig, startServer, type RunningServer } from '@qualtrics-relay/proxy'
 import { startSandbox } from '@qualtrics-relay/sandbox'
 import { fmt, percentile, type BenchSection } from './lib'
 
-type Sandbox = Awaited<ReturnType<typeof startSandbox>>
+type Sandbox = Pick<
+  Awaited<ReturnType<typeof startSandbox>>,
+  'url' | 'token' | 'directoryId' | 'mailingListId'
+>
 const quiet = new Writable({ write: (_chunk, _enc, done) => done() })
 
 async function startProxy(
@@ -84,7 +91,13 @@ async function post(url: string, body: string): Promise<number> {
 }
 
 /** Sends `bodies` with `concurrency` requests in flight; returns events/s and latency percentiles. */
-async function load(url: string, bodies: string[], eventsPerBody: number, concurrency = 16) {
+interface Load {
+  eventsPerSecond: number
+  p50: number
+  p99: number
+}
+
+async function load(url: string, bodies: string[], eventsPerBody: number, concurrency = 16): Promise<Load> {
   const latencies: number[] = []
   let next = 0
   const start = performance.now()
@@ -135,8 +148,28 @@ async function waitDelivered(
   return at
 }
 
+/** The sandbox in a child process (bench/sandbox-process.ts), so that its work is not on the proxy's CPU. */
+async function startSandboxProcess(): Promise<{ sandbox: Sandbox; close: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('sandbox-process.ts', import.meta.url))],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  )
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string]
+  const exited = once(child, 'exit')
+  return {
+    sandbox: JSON.parse(line) as Sandbox,
+    close: async () => {
+      child.stdin.end()
+      await exited
+    },
+  }
+}
+
 async function benchIngest(dir: string): Promise<string> {
-  const sandbox = await startSandbox({ rateLimit: { enabled: false } })
+  const { sandbox, close: closeSandbox } = await startSandboxProcess()
   const proxy = await startProxy(sandbox, {}, dir)
   const bare = express()
   bare.post('/v1/batch', express.json({ limit: '100kb' }), (req, res) => {
@@ -154,24 +187,42 @@ async function benchIngest(dir: string): Promise<string> {
         items: Array.from({ length: 20 }, (_, i) => transactionItem(sandbox, offset + b * 20 + i, 1000)),
       }),
     )
-  await load(bareUrl, bodies(0).slice(0, 50), 20) // warm-up both
-  await load(`${proxy.url}/v1/batch`, bodies(1e7).slice(0, 50), 20)
-  const baseline = await load(bareUrl, bodies(0), 20)
-  const ours = await load(`${proxy.url}/v1/batch`, bodies(2e7), 20)
+  // Warm-up: a whole round of each, so that neither side is measured with a cold JIT.
+  await load(bareUrl, bodies(0), 20)
+  await load(`${proxy.url}/v1/batch`, bodies(1e7), 20)
+  // Alternating rounds, medians: one round of each swings by ±30 % on this shared 2-core machine. Each
+  // round starts with the engine idle (everything accepted so far delivered).
+  const rounds: { baseline: Load; ours: Load }[] = []
+  let accepted = batches * 20
+  for (let r = 0; r < 3; r++) {
+    await waitFor(async () => (await proxy.engine.counts()).delivered >= accepted, 120_000)
+    const baseline = await load(bareUrl, bodies(0), 20)
+    const ours = await load(`${proxy.url}/v1/batch`, bodies(2e7 + r * 1e6), 20)
+    accepted += batches * 20
+    rounds.push({ baseline, ours })
+  }
   await proxy.close()
   await new Promise((r) => bareServer.close(r))
-  await sandbox.close()
+  await closeSandbox()
+  const median = (pick: (round: (typeof rounds)[number]) => number) =>
+    rounds.map(pick).sort((a, b) => a - b)[1] as number
+  const ratios = rounds.map((r) => r.ours.eventsPerSecond / r.baseline.eventsPerSecond).sort((a, b) => a - b)
+  const row = (name: string, which: 'baseline' | 'ours') =>
+    `| ${name} | ${fmt(median((r) => r[which].eventsPerSecond))} | ${median((r) => r[which].p50).toFixed(1)} ms | ${median((r) => r[which].p99).toFixed(1)} ms |`
   return [
-    `${batches} batches of 20 transaction items, 16 in flight, one process (load generator, proxy, its delivery`,
-    'engine and the sandbox share the 2 cores). The proxy validates every item, checks allowlists and commits',
-    'them to SQLite (WAL, a temp file) before answering; delivery runs meanwhile.',
+    `${batches} batches of 20 transaction items, 16 in flight. The load generator, the proxy and its delivery`,
+    "engine share one process; the sandbox runs in another (as Qualtrics would not run on the proxy's cores).",
+    'The proxy validates every item, checks allowlists and commits them to SQLite (WAL, a temp file) before',
+    'answering; delivery runs meanwhile. A whole round of each as a warm-up, then three alternating rounds of',
+    'each, every round starting with the engine idle; medians.',
     '',
     '| route | events/s | p50 | p99 |',
     '|---|---|---|---|',
-    `| bare Express: \`express.json()\` + 202 | ${fmt(baseline.eventsPerSecond)} | ${baseline.p50.toFixed(1)} ms | ${baseline.p99.toFixed(1)} ms |`,
-    `| proxy \`POST /v1/batch\` | ${fmt(ours.eventsPerSecond)} | ${ours.p50.toFixed(1)} ms | ${ours.p99.toFixed(1)} ms |`,
+    row('bare Express: `express.json()` + 202', 'baseline'),
+    row('proxy `POST /v1/batch`', 'ours'),
     '',
-    `Ratio: **${(ours.eventsPerSecond / baseline.eventsPerSecond).toFixed(2)}×** the bare route's throughput. Target ≥ 0.7×.`,
+    `Ratio: **${(ratios[1] as number).toFixed(2)}×** the bare route's throughput (median of the rounds; ` +
+      `${ratios.map((x) => x.toFixed(2)).join(', ')}). Target ≥ 0.7×.`,
   ].join('\n')
 }
 
