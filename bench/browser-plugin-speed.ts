@@ -5,25 +5,11 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { StorageLike } from '@qualtrics-relay/browser-plugin'
-import { parseMappingSet, mapEvent } from '@qualtrics-relay/core'
+import { mapEvent } from '@qualtrics-relay/core'
+import { MAPPINGS } from './core'
 import { throughput } from './lib'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
-
-const MAPPINGS = [
-  { id: 'contact', action: 'addContactToXmd', fields: { directoryId: 'POOL_012345678901234' } },
-  {
-    id: 'purchase',
-    action: 'upsertContactTransaction',
-    fields: { directoryId: 'POOL_012345678901234', mailingListId: 'CG_012345678901234' },
-  },
-  {
-    id: 'feedback',
-    action: 'triggerXflowWorkflow',
-    trigger: 'type = "track" and event = "Feedback Requested"',
-    fields: { workflowUrl: 'https://iad1.qualtrics.com/inbound-event/v1/events/json/triggers?urlTokenId=x' },
-  },
-] as const
 
 const base = {
   userId: 'user-42',
@@ -80,7 +66,7 @@ export async function measurePluginSpeed(rounds = 4000): Promise<PluginSpeed> {
   )) as AnalyticsNext
   const { createQualtricsPlugin } = await import('@qualtrics-relay/browser-plugin')
 
-  const mappings = parseMappingSet(MAPPINGS)
+  const mappings = MAPPINGS
   let requests = 0
   let items = 0
   // A proxy that answers at once: every item accepted. What is timed is the page's own work.

@@ -16,7 +16,8 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)))
 const coreDir = join(root, 'packages/core')
 const requireFromCore = createRequire(join(coreDir, 'package.json'))
 
-const MAPPINGS = parseMappingSet([
+/** The three default mappings, as the proxy would serve them (shared with bench/browser-plugin-speed.ts). */
+export const MAPPINGS = parseMappingSet([
   { id: 'contact', action: 'addContactToXmd', fields: { directoryId: 'POOL_012345678901234' } },
   {
     id: 'purchase',
