@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib'
 /** The target of issue 5: 3 KB gzip for everything the plugin adds to a page. Not met yet. */
 export const BUDGET = 3 * 1024
 /** What CI enforces until the target is met: the measured size rounded up to 64 B, so it can only shrink. */
-export const LIMIT = 6336
+export const LIMIT = 6272
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
