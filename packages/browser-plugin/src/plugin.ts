@@ -21,6 +21,7 @@ const SETTINGS_WAIT_MS = 1000
 const usable = (s: unknown): s is PublicSettings =>
   !!s && Array.isArray((s as PublicSettings).mappings) && (s as PublicSettings).version === SETTINGS_VERSION
 
+type Event = Context['event']
 type Consent = { consent?: { categoryPreferences?: Record<string, unknown> } | null }
 
 /** Creates the destination plugin; throws a RelayError (code `CONFIG_INVALID`) listing every bad option. */
@@ -80,10 +81,29 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     if (analytics) analytics.emit('error', { code: 'delivery_failure', reason, ctx })
   }
   const queue = createQueue(o, report)
+  // Events that wait for the very first settings (a first visit) are also kept in storage, under one key
+  // per write key: a page closed before the settings came leaves them to the next page, which handles
+  // them once it has settings. Two tabs may both handle one; the proxy answers the second `duplicate`.
+  const early = `qr:${writeKey}:e`
+  let held: Event[] = []
+  const hold = (list: Event[]) => {
+    held = list
+    try {
+      if (list[0]) o.storage!.setItem(early, JSON.stringify(list))
+      else o.storage!.removeItem(early)
+    } catch {
+      // no storage, or it refused (quota): they wait in memory only
+    }
+  }
   const start = () => {
     if (started) return
     started = 1
     queue.start()
+    const left = read<Event[]>(o.storage, early)
+    if (Array.isArray(left)) {
+      hold([])
+      void ready.then(() => left.forEach((event) => void handle(event)))
+    }
     if (!settings) {
       const cached = read<{ e: string | null; s: PublicSettings }>(o.storage, key)
       // The ETag goes with the copy in use only: a 304 must never leave the plugin without settings.
@@ -93,19 +113,22 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     }
   }
 
-  const handle = async (ctx: Context): Promise<Context> => {
-    const event = ctx.event
+  const handle = async (event: Event, ctx?: Context): Promise<void> => {
     try {
       const { consent } = (event.context || {}) as Consent
       const granted = consent && consent.categoryPreferences
       if (granted && o.consentCategories.some((c) => granted[c] !== true)) {
-        log('no consent', event.messageId)
-        return ctx
+        return log('no consent', event.messageId)
       }
       start()
-      if (!settings) await ready // analytics-next does not await load(): events may come before the settings
+      // analytics-next does not await load(): events may come before the settings
+      if (!settings) {
+        hold([...held, event])
+        await ready
+        hold(held.filter((e) => e != event))
+      }
       const s = settings!
-      if (s instanceof RelayError) return (report(s, ctx), ctx)
+      if (s instanceof RelayError) return report(s, ctx)
       const { payloads, failures } = mapEvent(s.mappings, event)
       // undefined (no identity function, or no signed-in user) leaves `identity` out of the JSON
       const identity = o.identity && o.identity(event)
@@ -130,17 +153,15 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
         ctx,
       )
     }
-    return ctx
   }
   // While the first settings are on their way, a hook holds analytics-next (and `await analytics.track()`)
   // for at most SETTINGS_WAIT_MS; the event is still handled once they arrive.
-  const hook = (ctx: Context): Promise<Context> =>
-    settings
-      ? handle(ctx)
-      : Promise.race([
-          handle(ctx),
-          new Promise<Context>((resolve) => setTimeout(resolve, SETTINGS_WAIT_MS, ctx)),
-        ])
+  const hook = (ctx: Context): Promise<Context> => {
+    const done = handle(ctx.event, ctx).then(() => ctx)
+    return settings
+      ? done
+      : Promise.race([done, new Promise<Context>((resolve) => setTimeout(resolve, SETTINGS_WAIT_MS, ctx))])
+  }
 
   return {
     name: PLUGIN_NAME,

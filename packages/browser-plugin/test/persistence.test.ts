@@ -28,11 +28,12 @@ afterEach(async () => {
   await server.stop()
 })
 
-function plugin(options: Partial<QualtricsPluginOptions> = {}): Plugin {
+/** A plugin on this file's storage; `inline: false` makes it load its settings from the server. */
+function plugin(options: Partial<QualtricsPluginOptions> = {}, inline = true): Plugin {
   const p = createQualtricsPlugin({
     proxyUrl: server.url,
     writeKey: WRITE_KEY,
-    settings: server.settings,
+    ...(inline ? { settings: server.settings } : {}),
     storage,
     flushIntervalMs: 0,
     ...options,
@@ -81,6 +82,40 @@ describe('reload', () => {
     expect(storedIds()).toEqual(['m-1', 'm-2', 'm-3'])
     expect(server.counts.duplicate).toBe(0)
     await waitFor('queue emptied', () => queuedIds().length === 0)
+  })
+
+  it('keeps events made before the very first settings for the next page when this one closes first', async () => {
+    // A first visit with the proxy down: no settings, none cached. The events wait — in storage too.
+    await server.stop()
+    const first = plugin({}, false)
+    const page1 = await loadAnalytics([first])
+    await page1.track(...track(1))
+    await page1.identify('user-early', { email: 'early@example.com' }, { messageId: 'm-id' })
+    const early = () => JSON.parse(storage.getItem(`qr:${WRITE_KEY}:e`) ?? '[]') as { messageId: string }[]
+    expect(early().map((e) => e.messageId)).toEqual(['m-1', 'm-id'])
+    window.dispatchEvent(new Event('pagehide'))
+    await first.unload!(undefined as never, undefined as never)
+
+    // The next page gets settings: it maps and sends what the first page held, once.
+    await server.start()
+    await loadAnalytics([plugin({}, false)])
+    await waitFor('both stored', () => server.stored.length === 2)
+    expect(server.stored.map((i) => `${i.messageId} ${i.mapping}`).sort()).toEqual([
+      'm-1 purchase',
+      'm-id contact',
+    ])
+    expect(storage.getItem(`qr:${WRITE_KEY}:e`)).toBeNull()
+  })
+
+  it('forgets the events it held once the settings arrive and it has queued them', async () => {
+    const analytics = await loadAnalytics([plugin({}, false)])
+    await analytics.track(...track(2))
+    await waitFor('stored', () => server.stored.length === 1)
+    expect(storage.getItem(`qr:${WRITE_KEY}:e`)).toBeNull()
+    // A second page finds nothing to hand over: the event is not sent again.
+    await loadAnalytics([plugin({}, false)])
+    await waitFor('settings asked twice', () => server.settingsRequests.length === 2)
+    expect(server.batches.flatMap((b) => b.body.items.map((i) => i.messageId))).toEqual(['m-2'])
   })
 
   it('adopts the queue of a crashed tab once it has not been written for 5 minutes', async () => {
