@@ -2,6 +2,7 @@
 // hand-written and table-driven on purpose: a schema library would weigh more than the whole plugin.
 import {
   describeValue,
+  formatIssues,
   RelayError,
   type BatchItem,
   type FieldIssue,
@@ -68,8 +69,7 @@ export function relayError(
   message: string,
   issues: FieldIssue[],
 ): RelayError & { issues: FieldIssue[] } {
-  const lines = issues.map((i) => `\n  - ${i.path && i.path + ': '}${i.message}`)
-  return Object.assign(new RelayError(code, message + lines.join('')), { issues })
+  return Object.assign(new RelayError(code, formatIssues(message, issues)), { issues })
 }
 
 const isText = (v: unknown) => typeof v == 'string' && v != ''

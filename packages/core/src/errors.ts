@@ -120,8 +120,7 @@ export function describeValue(value: unknown, max = 60): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text
 }
 
-function formatIssues(message: string, issues: readonly FieldIssue[]): string {
-  return issues.length
-    ? `${message}\n${issues.map((i) => `  - ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n')}`
-    : message
+/** `message`, then one line per issue (`  - path: message`): the message of every error with issues. */
+export function formatIssues(message: string, issues: readonly FieldIssue[]): string {
+  return message + issues.map((i) => `\n  - ${i.path && i.path + ': '}${i.message}`).join('')
 }

@@ -25,6 +25,7 @@ export {
   TriggerParseError,
   PayloadValidationError,
   describeValue,
+  formatIssues,
 } from './errors'
 export type { RelayErrorCode, RelayErrorOptions, FieldIssue } from './errors'
 export type { SegmentEvent, JSONValue, JSONObject, JSONPrimitive } from './event'
