@@ -200,20 +200,17 @@ export function createQueue(o: Resolved, report: Report): Queue {
       log(`batch of ${batch.length} answered`, status)
       try {
         batch.forEach((e, i) => {
-          // A refused batch lists each item's problems as issues under `items.<index>.`.
-          const mine = ok
-            ? []
-            : (answer.error.issues || []).filter((x: Issue) => !x.path.indexOf(`items.${i}.`))
-          if (!ok)
-            fail(
-              e,
-              `the proxy refused the batch (HTTP ${status} ${describe(answer.error)}${mine.map((x: Issue) => `; ${x.path.slice(7 + ('' + i).length)}: ${x.message}`).join('')})`,
-              status,
-            )
-          else
+          if (ok) {
             for (const r of answer.results)
               if (r.status == 'rejected' && r.messageId + ' ' + r.mapping == e.k)
                 fail(e, `the proxy rejected it (${describe(r.error)})`, 400)
+            return
+          }
+          // A refused batch lists each item's problems as issues under `items.<index>.`.
+          const at = `items.${i}.`
+          const own = (answer.error.issues || []).filter((x: Issue) => x.path.startsWith(at))
+          const details = own.map((x: Issue) => `; ${x.path.slice(at.length)}: ${x.message}`).join('')
+          fail(e, `the proxy refused the batch (HTTP ${status} ${describe(answer.error)}${details})`, status)
         })
       } catch {
         // 2xx means stored; an unreadable answer only loses the details
