@@ -6,27 +6,14 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { StorageLike } from '@qualtrics-relay/browser-plugin'
 import { mapEvent } from '@qualtrics-relay/core'
-import { MAPPINGS } from './core'
+import { MAPPINGS, sampleEvents } from './core'
 import { throughput } from './lib'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 
-const base = {
-  userId: 'user-42',
-  anonymousId: 'anon-42',
-  timestamp: '2026-11-28T12:00:00.000Z',
-  context: { page: { path: '/checkout' }, traits: { email: 'ann@example.com' } },
-}
 /** Events some mapping wants, and events none wants. */
-const MATCHED = [
-  { ...base, type: 'identify', traits: { email: 'ann@example.com', firstName: 'Ann', plan: 'pro' } },
-  { ...base, type: 'track', event: 'Transaction Created', properties: { total: 42.5, currency: 'EUR' } },
-  { ...base, type: 'track', event: 'Feedback Requested', properties: { reason: 'checkout' } },
-]
-const UNMATCHED = [
-  { ...base, type: 'track', event: 'Product Viewed', properties: { sku: 'abc' } },
-  { ...base, type: 'page', name: 'Home', properties: { path: '/' } },
-]
+const MATCHED = sampleEvents().slice(0, 3)
+const UNMATCHED = sampleEvents().slice(3)
 
 export interface PluginSpeed {
   /** µs per event through the plugin's hook, for events that map to at least one item. */

@@ -32,7 +32,9 @@ export const MAPPINGS = parseMappingSet([
   },
 ])
 
-function sampleEvents(): Record<string, unknown>[] {
+/** identify, Transaction Created, Feedback Requested (the three mappings want them), then Product Viewed
+ * and a page (none does). Shared with bench/browser-plugin-speed.ts. */
+export function sampleEvents(): Record<string, unknown>[] {
   const base = {
     userId: 'user-42',
     anonymousId: 'anon-42',
