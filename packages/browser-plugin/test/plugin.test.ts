@@ -42,6 +42,17 @@ function plugin(options: Partial<QualtricsPluginOptions> = {}): Plugin {
 
 const order = { orderId: 'o-1', total: 42 }
 
+/** A fetch whose settings requests wait until `release()`: the settings arrive late. */
+function heldSettings(): { slowFetch: typeof fetch; release: () => void } {
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  const slowFetch: typeof fetch = async (input, init) => {
+    if (String(input).includes('/v1/settings')) await gate
+    return fetch(input, init)
+  }
+  return { slowFetch, release }
+}
+
 describe('inside analytics-next', () => {
   it('is a destination named exactly "Qualtrics"', () => {
     const p = plugin()
@@ -53,12 +64,7 @@ describe('inside analytics-next', () => {
   })
 
   it('keeps events made before the settings arrive and delivers them once they do', async () => {
-    let release!: () => void
-    const gate = new Promise<void>((r) => (release = r))
-    const slowFetch: typeof fetch = async (input, init) => {
-      if (String(input).includes('/v1/settings')) await gate
-      return fetch(input, init)
-    }
+    const { slowFetch, release } = heldSettings()
     const analytics = await loadAnalytics([plugin({ fetch: slowFetch })])
     const calls = [
       analytics.identify('user-1', { email: 'ada@example.com' }),
@@ -75,12 +81,7 @@ describe('inside analytics-next', () => {
   })
 
   it('does not hold analytics.track() while the settings are late, and still delivers the event', async () => {
-    let release!: () => void
-    const gate = new Promise<void>((r) => (release = r))
-    const slowFetch: typeof fetch = async (input, init) => {
-      if (String(input).includes('/v1/settings')) await gate
-      return fetch(input, init)
-    }
+    const { slowFetch, release } = heldSettings()
     const analytics = await loadAnalytics([plugin({ fetch: slowFetch })])
     const ctx = await analytics.track('Transaction Created', order) // resolves with the settings still held
     expect(ctx.failedDelivery()).toBeUndefined()
