@@ -23,6 +23,7 @@ import {
   contactItem,
   itemOf,
   listDeadLetters,
+  mappingsFor,
   postBatch,
   purchaseItem,
   queueDepth,
@@ -355,20 +356,10 @@ describe('Qualtrics misbehaving', () => {
           writeKeys: {
             [WRITE_KEY]: {
               origins: [SITE],
-              mappings: [
-                { id: 'contact', action: 'addContactToXmd', fields: { directoryId: target.directoryId } },
-                {
-                  id: 'purchase',
-                  action: 'upsertContactTransaction',
-                  fields: { directoryId: target.directoryId, mailingListId: target.mailingListId },
-                },
-                {
-                  id: 'feedback',
-                  action: 'triggerXflowWorkflow',
-                  trigger: 'type = "track"',
-                  fields: { workflowUrl: target.workflowUrl },
-                },
-              ],
+              // The usual three, with every track event starting the workflow.
+              mappings: mappingsFor(target).map((m) =>
+                m.id == 'feedback' ? { ...m, trigger: 'type = "track"' } : m,
+              ),
               allow: { directories: [refusedDirectory], mailingLists: [refusedList] },
             },
           },

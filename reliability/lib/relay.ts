@@ -1,6 +1,7 @@
 // The proxy under test: its configuration, mapped items as the browser plugin sends them, and the HTTP
 // calls a plugin or an operator makes. Every address is 127.0.0.1.
 import { createServer } from 'node:net'
+import type { MappingInput } from '@qualtrics-relay/core'
 import type { RunningSandbox } from '@qualtrics-relay/sandbox'
 
 export const SITE = 'https://shop.example'
@@ -23,7 +24,7 @@ export function targetOf(sandbox: RunningSandbox): Target {
 }
 
 /** The three mappings (one per action) of the reliability write key. */
-export function mappingsFor(target: Target): unknown[] {
+export function mappingsFor(target: Target): MappingInput[] {
   return [
     { id: 'contact', action: 'addContactToXmd', fields: { directoryId: target.directoryId } },
     {
