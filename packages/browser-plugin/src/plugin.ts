@@ -37,6 +37,7 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
   let timer: ReturnType<typeof setTimeout> | undefined
   let known!: () => void
   const ready = new Promise<void>((resolve) => (known = resolve))
+  if (settings) known() // inline: known from the start
   const set = (s: PublicSettings | RelayError) => {
     // A final error never replaces settings already in use (from the cache).
     if (!settings || !(s instanceof RelayError)) settings = s

@@ -107,6 +107,17 @@ describe('reload', () => {
     expect(storage.getItem(`qr:${WRITE_KEY}:e`)).toBeNull()
   })
 
+  it('hands the held events to a next page that has its settings inline', async () => {
+    await server.stop()
+    const first = plugin({}, false)
+    await (await loadAnalytics([first])).track(...track(3))
+    await first.unload!(undefined as never, undefined as never)
+    await server.start()
+    await loadAnalytics([plugin()])
+    await waitFor('stored', () => server.stored.length === 1)
+    expect(server.stored.map((i) => i.messageId)).toEqual(['m-3'])
+  })
+
   it('forgets the events it held once the settings arrive and it has queued them', async () => {
     const analytics = await loadAnalytics([plugin({}, false)])
     await analytics.track(...track(2))
