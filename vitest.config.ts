@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config'
 
-// One project per environment: jsdom for the browser plugin, node for everything else.
+// One project per environment: jsdom for the browser plugin, node for everything else. The node project
+// starts one PostgreSQL server for the run (test-support/postgres-setup.ts).
 export default defineConfig({
   test: {
     projects: [
@@ -10,6 +11,7 @@ export default defineConfig({
           environment: 'node',
           include: ['packages/{core,sandbox,proxy,node-plugin}/test/**/*.test.ts'],
           setupFiles: ['./test-support/loopback-only.ts'],
+          globalSetup: ['./test-support/postgres-setup.ts'],
           testTimeout: 30_000,
         },
       },
