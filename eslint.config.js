@@ -5,7 +5,14 @@ import tseslint from 'typescript-eslint'
 const serverOnly = {
   patterns: [
     {
-      group: ['@qualtrics-relay/core/server', '@qualtrics-relay/core/sqlite', '**/server/**', '**/sqlite/**'],
+      group: [
+        '@qualtrics-relay/core/server',
+        '@qualtrics-relay/core/sqlite',
+        '@qualtrics-relay/core/postgres',
+        '**/server/**',
+        '**/sqlite/**',
+        '**/postgres/**',
+      ],
       message: 'Browser code must not import the server entry of core.',
     },
   ],
@@ -36,7 +43,7 @@ export default tseslint.config(
   {
     // The browser-safe entry of core, the browser plugin and the demo's page code.
     files: ['packages/core/src/**/*.ts', 'packages/browser-plugin/src/**/*.ts', 'examples/web/src/**/*.ts'],
-    ignores: ['packages/core/src/server/**', 'packages/core/src/sqlite/**'],
+    ignores: ['packages/core/src/server/**', 'packages/core/src/sqlite/**', 'packages/core/src/postgres/**'],
     rules: { 'no-restricted-imports': ['error', serverOnly] },
   },
 )

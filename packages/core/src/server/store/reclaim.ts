@@ -1,4 +1,9 @@
-import type { StoredItem } from './types'
+import type { ItemError, StoredItem } from './types'
+
+/** The error a reclaimed item carries when it had none: its previous owner stopped while holding it. */
+export function reclaimedError(now: number): ItemError {
+  return { code: 'DELIVERY_FAILED', message: 'its previous owner stopped while holding it', at: now }
+}
 
 /**
  * Marks an item taken over from an owner whose lease ran out (its process died while holding it): a
@@ -6,11 +11,7 @@ import type { StoredItem } from './types'
  * writing it again, as after any ambiguous failure. Both stores call this from `claim`.
  */
 export function markReclaimed(item: StoredItem, now: number): StoredItem {
-  const previous = item.lastError ?? {
-    code: 'DELIVERY_FAILED',
-    message: 'its previous owner stopped while holding it',
-    at: now,
-  }
+  const previous = item.lastError ?? reclaimedError(now)
   item.lastError = { ...previous, possiblyWritten: true }
   return item
 }

@@ -1,0 +1,5 @@
+// @qualtrics-relay/core/postgres — the delivery store on PostgreSQL, for several instances on one
+// database. Needs the optional peer dependency `pg` (8.x).
+export { createPostgresStore, type PostgresStore } from './postgres-store'
+export { POSTGRES_SCHEMA_VERSION } from './migrations'
+export { maskDatabaseUrl, type PostgresStoreLogger, type PostgresStoreOptions } from './options'

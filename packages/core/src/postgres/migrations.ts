@@ -1,0 +1,92 @@
+// Versioned schema changes of the PostgreSQL store. Every process runs `migrate` when it opens the
+// store; several may start at the same moment (a fleet rolling out), so the whole migration is one
+// transaction that first takes a transaction-scoped advisory lock: the others wait for it, then find
+// the work done. A transaction-scoped lock (unlike a session lock) is released by COMMIT, so it also
+// holds behind PgBouncer's transaction pooling.
+
+import type pg from 'pg'
+import { StoreError } from '../server/store/errors'
+
+/** The schema version this code writes. */
+export const POSTGRES_SCHEMA_VERSION = 1
+
+/**
+ * Migrations by target version; `s` is the quoted schema name.
+ *
+ * `due_at` is when the row next needs an engine: the next attempt of a pending item, the lease end of a
+ * leased one, NULL once settled. Claims read the partial index on it, which holds only the rows still
+ * in play, so delivered rows piling up until `prune` cost claims nothing.
+ */
+const MIGRATIONS: readonly (readonly [number, (s: string) => string])[] = [
+  [
+    1,
+    (s) => `
+    CREATE TABLE ${s}.items (
+      id text COLLATE "C" PRIMARY KEY,
+      message_id text NOT NULL,
+      mapping_id text NOT NULL,
+      action text NOT NULL,
+      payload json NOT NULL,
+      source text,
+      lookup_by jsonb,
+      state text NOT NULL CHECK (state IN ('pending', 'leased', 'delivered', 'dead')),
+      attempts integer NOT NULL,
+      created_at bigint NOT NULL,
+      updated_at bigint NOT NULL,
+      next_attempt_at bigint NOT NULL,
+      due_at bigint CHECK ((due_at IS NOT NULL) = (state IN ('pending', 'leased'))),
+      lease_owner text,
+      lease_until bigint,
+      delivered_at bigint,
+      last_error jsonb,
+      result jsonb
+    ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02,
+            autovacuum_analyze_scale_factor = 0.02);
+    CREATE INDEX items_due ON ${s}.items (due_at, id) WHERE due_at IS NOT NULL;
+    CREATE INDEX items_message ON ${s}.items (message_id);
+    CREATE INDEX items_delivered ON ${s}.items (updated_at) WHERE state = 'delivered';
+    CREATE INDEX items_dead ON ${s}.items (id) WHERE state = 'dead';
+    CREATE TABLE ${s}.contacts (
+      key text COLLATE "C" PRIMARY KEY,
+      contact_id text NOT NULL,
+      expires_at bigint NOT NULL
+    );
+    CREATE INDEX contacts_expires ON ${s}.contacts (expires_at);
+    `,
+  ],
+]
+
+/** Brings the schema to `POSTGRES_SCHEMA_VERSION`; refuses a database a newer version wrote. */
+export async function migrate(client: pg.ClientBase, schema: string): Promise<void> {
+  const s = `"${schema}"`
+  await client.query('BEGIN')
+  try {
+    // One key per schema: two fleets in two schemas of one database do not wait for each other.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('qualtrics-relay migrate ' || $1))`, [schema])
+    // Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE right even when the schema exists.
+    const existing = await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema])
+    if (existing.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`)
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    )
+    const { rows } = await client.query<{ version: number | null }>(
+      `SELECT max(version) AS version FROM ${s}.migrations`,
+    )
+    const version = rows[0]?.version ?? 0
+    if (version > POSTGRES_SCHEMA_VERSION) {
+      throw new StoreError(
+        `The PostgreSQL schema "${schema}" has version ${version}, newer than this code supports (${POSTGRES_SCHEMA_VERSION}); upgrade qualtrics-relay`,
+        { retryable: false },
+      )
+    }
+    for (const [target, sql] of MIGRATIONS) {
+      if (target <= version) continue
+      await client.query(sql(s))
+      await client.query(`INSERT INTO ${s}.migrations (version) VALUES ($1)`, [target])
+    }
+    await client.query('COMMIT')
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw error
+  }
+}

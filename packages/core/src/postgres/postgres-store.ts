@@ -1,0 +1,377 @@
+// The DeliveryStore on PostgreSQL (pg), for several proxy instances on one database. Plain SQL, one
+// statement per operation, so every operation is atomic on its own and no transaction stays open
+// between round trips:
+// - claims lease the oldest due rows in one UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED), so
+//   instances claiming at the same moment each get other rows and never wait for each other;
+// - leases live in the rows (owner, until); every settle names its owner and changes nothing when the
+//   lease has passed to someone else;
+// - a row taken over from an expired lease is marked "possibly written" in the row itself, so the
+//   mark outlives the new owner too.
+// Times are the caller's clock (the engine's), as with every store; instances should run NTP, with a
+// skew far below the lease length.
+
+import pg from 'pg'
+import { StoreError } from '../server/store/errors'
+import { reclaimedError } from '../server/store/reclaim'
+import type {
+  AcceptResult,
+  ClaimOptions,
+  ContactCacheEntry,
+  DeadLetterQuery,
+  DeliveryStore,
+  ItemError,
+  ItemResult,
+  ItemState,
+  NewItem,
+  StateCounts,
+  StoredItem,
+} from '../server/store/types'
+import { migrate } from './migrations'
+import { maskDatabaseUrl, parsePostgresStoreOptions, type PostgresStoreOptions } from './options'
+
+/** A DeliveryStore on PostgreSQL, plus a health check for readiness probes. */
+export interface PostgresStore extends DeliveryStore {
+  /** Resolves when the database answers; rejects with a retryable StoreError otherwise. */
+  ping(): Promise<void>
+}
+
+interface ItemRow {
+  id: string
+  message_id: string
+  mapping_id: string
+  action: string
+  payload: unknown
+  source: string | null
+  lookup_by: NonNullable<StoredItem['lookupBy']> | null
+  state: ItemState
+  attempts: number
+  created_at: number
+  updated_at: number
+  next_attempt_at: number
+  lease_owner: string | null
+  lease_until: number | null
+  delivered_at: number | null
+  last_error: ItemError | null
+  result: ItemResult | null
+}
+
+/** Rows deleted per statement when pruning, so a large prune never holds one long transaction. */
+const PRUNE_CHUNK = 5000
+
+const INT8_OID = 20
+
+/** bigint columns (times in ms, counts) as numbers: every value here is far below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function toItem(row: ItemRow): StoredItem {
+  const item = {
+    id: row.id,
+    messageId: row.message_id,
+    mappingId: row.mapping_id,
+    action: row.action,
+    payload: row.payload,
+    state: row.state,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    nextAttemptAt: row.next_attempt_at,
+  } as StoredItem
+  if (row.source !== null) item.source = row.source
+  if (row.lookup_by !== null) item.lookupBy = row.lookup_by
+  if (row.lease_owner !== null) item.leaseOwner = row.lease_owner
+  if (row.lease_until !== null) item.leaseUntil = row.lease_until
+  if (row.delivered_at !== null) item.deliveredAt = row.delivered_at
+  if (row.last_error !== null) item.lastError = row.last_error
+  if (row.result !== null) item.result = row.result
+  return item
+}
+
+/** The statements, written once for one schema. */
+function statements(schema: string) {
+  const items = `"${schema}".items`
+  const contacts = `"${schema}".contacts`
+  const owned = `id = $1 AND state = 'leased' AND lease_owner = $2`
+  const settled = `lease_owner = NULL, lease_until = NULL`
+  return {
+    accept: `
+      INSERT INTO ${items} (id, message_id, mapping_id, action, payload, source, lookup_by, state, attempts,
+                            created_at, updated_at, next_attempt_at, due_at)
+      SELECT x.id, x.message_id, x.mapping_id, x.action, x.payload, x.source, x.lookup_by, 'pending', 0,
+             $2::bigint, $2::bigint, $2::bigint, $2::bigint
+      FROM json_to_recordset($1::json) AS x(id text, message_id text, mapping_id text, action text,
+                                            payload json, source text, lookup_by jsonb)
+      ON CONFLICT (id) DO NOTHING
+      RETURNING id`,
+    // $1 now, $2 limit, $3 owner, $4 lease end, $5 the error of a reclaimed row that had none.
+    claim: `
+      UPDATE ${items} AS i
+      SET state = 'leased', lease_owner = $3, lease_until = $4, due_at = $4, updated_at = $1,
+          last_error = CASE WHEN due.was = 'leased'
+                            THEN coalesce(i.last_error, $5::jsonb) || '{"possiblyWritten": true}'::jsonb
+                            ELSE i.last_error END
+      FROM (SELECT id, state AS was, due_at AS was_due FROM ${items}
+            WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2
+            FOR UPDATE SKIP LOCKED) AS due
+      WHERE i.id = due.id
+      RETURNING i.*, due.was_due`,
+    deliver: `
+      UPDATE ${items} SET state = 'delivered', ${settled}, due_at = NULL, updated_at = $3, delivered_at = $3,
+                          result = $4::jsonb
+      WHERE ${owned}`,
+    retry: `
+      UPDATE ${items} SET state = 'pending', ${settled}, due_at = $4, next_attempt_at = $4, updated_at = $3,
+                          attempts = $5, last_error = $6::jsonb
+      WHERE ${owned}`,
+    kill: `
+      UPDATE ${items} SET state = 'dead', ${settled}, due_at = NULL, updated_at = $3, attempts = $4,
+                          last_error = $5::jsonb
+      WHERE ${owned}`,
+    renew: `
+      UPDATE ${items} SET lease_until = $3, due_at = $3, updated_at = $4
+      WHERE id = ANY($1::text[]) AND state = 'leased' AND lease_owner = $2`,
+    release: `
+      UPDATE ${items} SET state = 'pending', ${settled}, due_at = $3, next_attempt_at = $3, updated_at = $3
+      WHERE id = ANY($1::text[]) AND state = 'leased' AND lease_owner = $2`,
+    byMessage: `SELECT * FROM ${items} WHERE message_id = $1 ORDER BY created_at, mapping_id`,
+    dead: `SELECT * FROM ${items} WHERE state = 'dead' AND id > $1 ORDER BY id LIMIT $2`,
+    replay: `
+      UPDATE ${items} SET state = 'pending', attempts = 0, created_at = $1, updated_at = $1,
+                          next_attempt_at = $1, due_at = $1
+      WHERE state = 'dead'`,
+    nextDue: `SELECT min(due_at) AS at FROM ${items} WHERE due_at IS NOT NULL`,
+    counts: `SELECT state, count(*) AS n FROM ${items} GROUP BY state`,
+    getContact: `SELECT contact_id FROM ${contacts} WHERE key = $1 AND expires_at > $2`,
+    putContacts: `
+      INSERT INTO ${contacts} (key, contact_id, expires_at)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+      ON CONFLICT (key) DO UPDATE SET contact_id = excluded.contact_id, expires_at = excluded.expires_at`,
+    deleteContacts: `DELETE FROM ${contacts} WHERE key = ANY($1::text[])`,
+    pruneItems: `
+      DELETE FROM ${items} WHERE id IN (
+        SELECT id FROM ${items} WHERE state = 'delivered' AND updated_at < $1 LIMIT ${PRUNE_CHUNK}
+        FOR UPDATE SKIP LOCKED)`,
+    pruneContacts: `DELETE FROM ${contacts} WHERE expires_at <= $1`,
+  }
+}
+
+/** JSON for a jsonb column: jsonb refuses the NUL character, which an error message may carry. */
+function jsonb(value: unknown): string {
+  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd')
+}
+
+function encodeItems(items: readonly NewItem[]): string {
+  try {
+    return JSON.stringify(
+      items.map((item) => ({
+        id: item.id,
+        message_id: item.messageId,
+        mapping_id: item.mappingId,
+        action: item.action,
+        payload: item.payload,
+        source: item.source ?? null,
+        lookup_by: item.lookupBy ?? null,
+      })),
+    )
+  } catch (cause) {
+    throw new StoreError(`Could not store the items: ${messageOf(cause)}`, { cause, retryable: false })
+  }
+}
+
+/**
+ * Connects to PostgreSQL, brings the schema up to date (safe when several processes start at once) and
+ * returns the store. Throws `ConfigError` for bad options and `StoreError` when the database cannot be
+ * reached or has a newer schema.
+ */
+export async function createPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const parsed = parsePostgresStoreOptions(options)
+  const where = maskDatabaseUrl(parsed.url)
+  const pool = new pg.Pool({
+    connectionString: parsed.url,
+    max: parsed.poolSize,
+    connectionTimeoutMillis: parsed.connectTimeoutMs,
+    statement_timeout: parsed.statementTimeoutMs,
+    application_name: parsed.applicationName,
+    types,
+  })
+  // An idle connection that breaks (server restart, network) must not end the process: the pool drops
+  // it and the next query opens a new one.
+  pool.on('error', (error) => parsed.logger?.warn({ err: messageOf(error) }, 'PostgreSQL connection lost'))
+
+  try {
+    const client = await pool.connect()
+    try {
+      await migrate(client, parsed.schema)
+    } finally {
+      client.release()
+    }
+  } catch (cause) {
+    await pool.end().catch(() => {})
+    if (cause instanceof StoreError) throw cause
+    throw new StoreError(`Could not open the PostgreSQL store at ${where}: ${messageOf(cause)}`, { cause })
+  }
+
+  const sql = statements(parsed.schema)
+  let closed = false
+
+  async function query<R extends pg.QueryResultRow>(
+    what: string,
+    text: string,
+    values: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    if (closed) throw new StoreError('The PostgreSQL delivery store is closed', { retryable: false })
+    try {
+      return await pool.query<R>(text, values)
+    } catch (cause) {
+      throw new StoreError(`PostgreSQL store could not ${what}: ${messageOf(cause)}`, { cause })
+    }
+  }
+  const changed = async (what: string, text: string, values: unknown[]) =>
+    (await query(what, text, values)).rowCount ?? 0
+
+  return {
+    async accept(items, now): Promise<AcceptResult[]> {
+      const encoded = encodeItems(items)
+      if (closed) throw new StoreError('The PostgreSQL delivery store is closed', { retryable: false })
+      if (items.length === 0) return []
+      const { rows } = await query<{ id: string }>('accept items', sql.accept, [encoded, now])
+      const inserted = new Set(rows.map((r) => r.id))
+      // Of two items with one id in the call, the first was stored and the second is its duplicate.
+      return items.map((item) => {
+        const accepted = inserted.delete(item.id)
+        return {
+          id: item.id,
+          messageId: item.messageId,
+          mappingId: item.mappingId,
+          status: accepted ? 'accepted' : 'duplicate',
+        }
+      })
+    },
+
+    async claim({ now, limit, leaseMs, owner }: ClaimOptions): Promise<StoredItem[]> {
+      if (closed) throw new StoreError('The PostgreSQL delivery store is closed', { retryable: false })
+      if (limit <= 0) return []
+      const { rows } = await query<ItemRow & { was_due: number }>('claim items', sql.claim, [
+        now,
+        limit,
+        owner,
+        now + leaseMs,
+        jsonb(reclaimedError(now)),
+      ])
+      rows.sort((a, b) => a.was_due - b.was_due || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      return rows.map(toItem)
+    },
+
+    markDelivered: async (id, owner, now, result) =>
+      (await changed('mark an item delivered', sql.deliver, [
+        id,
+        owner,
+        now,
+        result === undefined ? null : jsonb(result),
+      ])) === 1,
+
+    scheduleRetry: async (id, owner, update) =>
+      (await changed('schedule a retry', sql.retry, [
+        id,
+        owner,
+        update.now,
+        update.nextAttemptAt,
+        update.attempts,
+        jsonb(update.error),
+      ])) === 1,
+
+    markDead: async (id, owner, update) =>
+      (await changed('dead-letter an item', sql.kill, [
+        id,
+        owner,
+        update.now,
+        update.attempts,
+        jsonb(update.error),
+      ])) === 1,
+
+    renewLeases: (ids, owner, leaseUntil, now) =>
+      changed('renew leases', sql.renew, [ids, owner, leaseUntil, now]),
+
+    release: (ids, owner, now) => changed('release leases', sql.release, [ids, owner, now]),
+
+    getByMessageId: async (messageId) =>
+      (await query<ItemRow>('read an item', sql.byMessage, [messageId])).rows.map(toItem),
+
+    listDeadLetters: async (deadQuery: DeadLetterQuery = {}) =>
+      (
+        await query<ItemRow>('list dead letters', sql.dead, [deadQuery.after ?? '', deadQuery.limit ?? 100])
+      ).rows.map(toItem),
+
+    replayDeadLetters: (ids, now) =>
+      ids === undefined
+        ? changed('replay dead letters', sql.replay, [now])
+        : changed('replay dead letters', `${sql.replay} AND id = ANY($2::text[])`, [now, ids]),
+
+    async nextDueAt() {
+      const { rows } = await query<{ at: number | null }>('read the next due time', sql.nextDue)
+      return rows[0]?.at ?? undefined
+    },
+
+    async counts() {
+      const counts: StateCounts = { pending: 0, leased: 0, delivered: 0, dead: 0 }
+      const { rows } = await query<{ state: ItemState; n: number }>('count items', sql.counts)
+      for (const row of rows) counts[row.state] = row.n
+      return counts
+    },
+
+    async getContact(key, now) {
+      const { rows } = await query<{ contact_id: string }>('read the contact cache', sql.getContact, [
+        key,
+        now,
+      ])
+      return rows[0]?.contact_id
+    },
+
+    async putContacts(entries: readonly ContactCacheEntry[]) {
+      // One row per key (the last entry wins): an upsert may not touch a row twice in one statement.
+      const byKey = new Map(entries.map((e) => [e.key, e]))
+      if (byKey.size === 0) return
+      const list = [...byKey.values()]
+      await query('write the contact cache', sql.putContacts, [
+        list.map((e) => e.key),
+        list.map((e) => e.contactId),
+        list.map((e) => e.expiresAt),
+      ])
+    },
+
+    async deleteContacts(keys) {
+      if (keys.length > 0) await query('delete from the contact cache', sql.deleteContacts, [keys])
+    },
+
+    async prune({ deliveredBefore, now }) {
+      let items = 0
+      for (;;) {
+        const n = await changed('prune delivered items', sql.pruneItems, [deliveredBefore])
+        items += n
+        if (n < PRUNE_CHUNK) break
+      }
+      const contacts = await changed('prune the contact cache', sql.pruneContacts, [now])
+      return { items, contacts }
+    },
+
+    async ping() {
+      await query('answer a health check', 'SELECT 1')
+    },
+
+    async close() {
+      if (closed) return
+      closed = true
+      try {
+        await pool.end()
+      } catch (cause) {
+        throw new StoreError(`PostgreSQL store could not close: ${messageOf(cause)}`, { cause })
+      }
+    },
+  }
+}
