@@ -478,7 +478,11 @@ describe('token misuse', () => {
     await store.accept(
       [
         {
-          id: deriveItemId(planted.messageId, planted.mapping),
+          id: deriveItemId({
+            source: 'Reliability',
+            messageId: planted.messageId,
+            mappingId: planted.mapping,
+          }),
           messageId: planted.messageId,
           mappingId: planted.mapping,
           action: 'triggerXflowWorkflow',

@@ -99,10 +99,14 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
 
   // ---- waiting for outcomes ---------------------------------------------------------------------------
   const waiters = new Map<string, Set<(outcome: Outcome) => void>>()
+  /** Stored id → the id a hook waits on, when they differ (an item stored by schema 2 under its old id). */
+  const aliases = new Map<string, string>()
   function settle(item: ItemRef, outcome: Outcome): void {
-    const set = waiters.get(item.id)
+    const id = aliases.get(item.id) ?? item.id
+    aliases.delete(item.id)
+    const set = waiters.get(id)
     if (!set) return
-    waiters.delete(item.id)
+    waiters.delete(id)
     for (const resolve of set) resolve(outcome)
   }
 
@@ -137,7 +141,7 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
   }
 
   async function submit(items: DeliveryItem[], options: SubmitOptions): Promise<MappingFailureDetail[]> {
-    const ids = items.map((item) => deriveItemId(item.messageId, item.mappingId))
+    const ids = items.map((item) => deriveItemId(item))
     // Listen before enqueueing, so a delivery that finishes first is not missed.
     const listening = new AbortController()
     const stop = () => listening.abort()
@@ -170,14 +174,21 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
     if (results.some((r) => r.status === 'accepted')) holdProcess()
     if (!options.wait) return []
     // A duplicate may already be settled: look it up instead of waiting for an event that has passed.
-    const duplicates = results.filter((r) => r.status === 'duplicate')
-    if (duplicates.length > 0) {
-      for (const status of await engine.status(items[0]?.messageId ?? '')) {
-        if (!duplicates.some((d) => d.id === status.id)) continue
-        if (status.state === 'delivered') settle({ id: status.id } as ItemRef, { ok: true })
+    // Its stored id is the one waited for, except for an item stored by schema 2 (see DeliveryStore.accept).
+    const duplicates = new Map<string, string>()
+    results.forEach((r, i) => {
+      if (r.status === 'duplicate') duplicates.set(r.id, ids[i] ?? r.id)
+    })
+    if (duplicates.size > 0) {
+      const first = items[0]
+      for (const status of await engine.status(first?.messageId ?? '', first?.source)) {
+        const waited = duplicates.get(status.id)
+        if (waited === undefined) continue
+        if (waited !== status.id) aliases.set(status.id, waited)
+        if (status.state === 'delivered') settle({ id: waited } as ItemRef, { ok: true })
         if (status.state === 'dead') {
           const error = status.lastError ?? { code: 'DELIVERY_FAILED', message: 'no reason recorded', at: 0 }
-          settle({ id: status.id } as ItemRef, { ok: false, error: deadError(status.attempts, error) })
+          settle({ id: waited } as ItemRef, { ok: false, error: deadError(status.attempts, error) })
         }
       }
     }

@@ -10,6 +10,7 @@ import {
   type MappingSpec,
 } from '@qualtrics-relay/core'
 import {
+  isWellFormed,
   parseDeliveryOptions,
   type DeliveryEngineConfig,
   type DeliveryEngineOptions,
@@ -65,6 +66,13 @@ export interface DirectModeOptions extends CommonOptions {
   delivery?: DeliveryOptions
   /** Durable delivery: the same SQLite store as the proxy. Default: in memory (lost if the process dies). */
   storage?: { sqlitePath: string }
+  /**
+   * The name of this sender: part of each item's id (its Qualtrics transaction key), so two senders that
+   * share a store or a messageId never take each other's events for duplicates; also shown in status and
+   * dead letters. 1–128 characters, no control characters. Keep it stable: an event re-sent under
+   * another name is a new item. Default `"node-plugin"`.
+   */
+  source?: string
 }
 
 /** Via the proxy: this server posts mapped payloads to a qualtrics-relay proxy, which holds the token. */
@@ -114,6 +122,7 @@ export interface ResolvedDirectOptions extends CommonResolved {
   requestTimeoutMs: number
   delivery: DeliveryOptions
   sqlitePath: string | undefined
+  source: string
 }
 
 export interface ResolvedProxyOptions extends CommonResolved {
@@ -140,6 +149,7 @@ export const DEFAULTS = {
   lingerMs: 5,
   maxAttempts: 3,
   settingsMaxAgeMs: 60_000,
+  source: 'node-plugin',
 } as const
 
 /** The most a wait may be: setTimeout's limit. */
@@ -157,6 +167,7 @@ const DIRECT_KEYS = new Set([
   'requestTimeoutMs',
   'delivery',
   'storage',
+  'source',
 ])
 const PROXY_KEYS = new Set([
   ...COMMON_KEYS,
@@ -306,6 +317,7 @@ export function parseNodePluginOptions(options: unknown): ResolvedOptions {
         requestTimeoutMs,
         delivery,
         sqlitePath,
+        source: readSource(o, bad),
       }
     }
   }
@@ -451,6 +463,26 @@ function readOrigins(o: Record<string, unknown>, bad: Bad): string[] | undefined
     } else origins.push(origin)
   })
   return origins
+}
+
+/** 1–128 characters of well-formed text without control characters (it is hashed into item ids). */
+function readSource(o: Record<string, unknown>, bad: Bad): string {
+  const value = o.source
+  if (value === undefined) return DEFAULTS.source
+  if (
+    typeof value === 'string' &&
+    value.length >= 1 &&
+    value.length <= 128 &&
+    isWellFormed(value) &&
+    !/\p{Cc}/u.test(value)
+  ) {
+    return value
+  }
+  bad(
+    'source',
+    `must be 1 to 128 characters of well-formed text without control characters (Received: ${describeValue(value)})`,
+  )
+  return DEFAULTS.source
 }
 
 /** Describes a secret without showing it: its type, or its length when it is a string. */

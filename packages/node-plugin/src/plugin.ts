@@ -13,15 +13,20 @@ import {
 import type { Context, Plugin } from '@segment/analytics-node'
 import { createDirectSink } from './direct-sink'
 import { PluginTimeoutError, QualtricsDeliveryError, type MappingFailureDetail } from './errors'
-import { parseNodePluginOptions, type QualtricsNodePluginOptions, type ResolvedOptions } from './options'
+import {
+  DEFAULTS,
+  parseNodePluginOptions,
+  type QualtricsNodePluginOptions,
+  type ResolvedOptions,
+} from './options'
 import { createProxySink } from './proxy-sink'
 import type { Sink } from './sink'
 import { withTimeout } from './timeout'
 
 export const PLUGIN_NAME = 'Qualtrics'
 export const PLUGIN_VERSION = '0.1.0'
-/** `source` of the items this plugin enqueues (shown by the engine's status and dead letters). */
-export const ITEM_SOURCE = 'node-plugin'
+/** The default `source` of the items this plugin enqueues in direct mode (see the `source` option). */
+export const ITEM_SOURCE = DEFAULTS.source
 
 export interface WaitOptions {
   /** Overrides the plugin's `flushTimeoutMs` for this call. */
@@ -77,7 +82,9 @@ export function createQualtricsNodePlugin(options: QualtricsNodePluginOptions): 
     }))
     if (mapped.payloads.length > 0) {
       stage.now = config.mode === 'proxy' ? 'posting to the proxy' : 'enqueueing'
-      const items = mapped.payloads.map((p) => toItem(messageId, p))
+      // In proxy mode the proxy sets the source (the write key's name).
+      const source = config.mode === 'direct' ? config.source : undefined
+      const items = mapped.payloads.map((p) => toItem(messageId, p, source))
       if (config.waitForDelivery) stage.now = 'waiting for delivery'
       failures.push(
         ...(await sink.submit(items, {
@@ -176,13 +183,13 @@ export function createQualtricsNodePlugin(options: QualtricsNodePluginOptions): 
   }
 }
 
-function toItem(messageId: string, payload: MappedPayload): DeliveryItem {
+function toItem(messageId: string, payload: MappedPayload, source: string | undefined): DeliveryItem {
   return {
     messageId,
     mappingId: payload.mappingId,
     action: payload.action,
     payload: payload.payload,
-    source: ITEM_SOURCE,
+    ...(source === undefined ? {} : { source }),
   } as DeliveryItem
 }
 

@@ -254,4 +254,28 @@ describe('direct mode', () => {
     expect(lines.some((line) => line.startsWith('qualtrics event failed'))).toBe(true)
     expect([...lines, (err as Error).message].join('\n')).not.toContain(token)
   })
+
+  it('keeps two senders’ events with one messageId apart: each source writes its own transaction', async () => {
+    const other = offlineAnalytics()
+    const billing = createQualtricsNodePlugin({
+      apiToken: sandbox.token,
+      baseUrl: sandbox.url,
+      mappings: sandboxMappings(sandbox),
+      delivery: FAST_DELIVERY,
+      source: 'billing',
+    })
+    try {
+      const checkout = await withPlugin({ source: 'checkout' })
+      await other.register(billing)
+      expect((await track(analytics, purchase('checkout-buyer', 'order-1001', 10))).err).toBeUndefined()
+      expect((await track(other, purchase('billing-buyer', 'order-1001', 20))).err).toBeUndefined()
+      await Promise.all([checkout.flush(), billing.flush()])
+      const { transactions, transactionKeyCounts } = sandbox.inspect()
+      expect(transactions.map((t) => t.data.total).sort()).toEqual([10, 20])
+      expect(Object.values(transactionKeyCounts)).toEqual([1, 1])
+    } finally {
+      await other.closeAndFlush({ timeout: 5_000 })
+      await billing.close({ timeoutMs: 5_000 })
+    }
+  })
 })

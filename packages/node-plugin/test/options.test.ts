@@ -70,11 +70,12 @@ describe('option validation', () => {
         workflowOrigins: ['https://ok.test', 'https://bad.test/path'],
         delivery: { maxAttempts: 0, transactionBatchSize: 5000, store: {}, colour: 'blue' },
         storage: { sqlitePath: '' },
+        source: 'bad\u0000name',
         writeKey: 'wk_1',
         retries: 3,
       }),
     ).toMatchInlineSnapshot(`
-      "Invalid Qualtrics plugin options (17 problems)
+      "Invalid Qualtrics plugin options (18 problems)
         - writeKey: is an option of proxy mode only
         - retries: is not an option
         - waitForDelivery: must be true or false (Received: "yes")
@@ -91,7 +92,8 @@ describe('option validation', () => {
         - delivery.colour: is not an option of the delivery engine (Received: "blue")
         - delivery.transactionBatchSize: must be an integer from 1 to 1000 (Received: 5000)
         - delivery.maxAttempts: must be an integer >= 1 (Received: 0)
-        - storage: must be { sqlitePath: string } (Received: {"sqlitePath":""})"
+        - storage: must be { sqlitePath: string } (Received: {"sqlitePath":""})
+        - source: must be 1 to 128 characters of well-formed text without control characters (Received: "bad\\u0000name")"
     `)
   })
 

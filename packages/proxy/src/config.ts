@@ -15,7 +15,7 @@ import {
   type FieldIssue,
   type MappingSpec,
 } from '@qualtrics-relay/core'
-import type { DeliveryEngineOptions } from '@qualtrics-relay/core/server'
+import { isWellFormed as isWellFormedText, type DeliveryEngineOptions } from '@qualtrics-relay/core/server'
 
 /** Environment variables the proxy reads (signing secrets come from variables the config file names). */
 export const ENV = {
@@ -129,7 +129,14 @@ const WRITE_KEY = /^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$/
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 const WriteKeySchema = strictObject({
-  name: v.optional(nonEmpty('a non-empty string')),
+  // The name is the items' source: hashed into their ids, so it must be text UTF-8 can carry as is.
+  name: v.optional(
+    v.pipe(
+      nonEmpty('a non-empty string'),
+      v.maxLength(128, 'must be at most 128 characters'),
+      v.check(isWellFormedText, 'must be well-formed Unicode: it holds a lone surrogate'),
+    ),
+  ),
   origins: v.optional(v.array(Origin, 'must be an array of origins'), []),
   mappings: v.unknown(),
   allow: v.optional(

@@ -8,10 +8,12 @@ import {
   delivered,
   FAST_DELIVERY,
   feedbackItem,
+  mappingsFor,
   messageId,
   postBatch,
   purchaseItem,
   request,
+  SITE,
   startHarness,
   tempDir,
   waitFor,
@@ -118,6 +120,50 @@ describe('duplicates', () => {
 
     expect(transactionsOf(h)).toHaveLength(1)
     expect(h.sandbox.inspect().workflowRuns).toHaveLength(1)
+  })
+})
+
+describe('several sources', () => {
+  it('takes a messageId another write key already sent as its own item: stored, shown and delivered as its own transaction', async () => {
+    harness = await startHarness({
+      writeKeys: (sandbox) => ({
+        wk_shop: { name: 'Shop', origins: [SITE], mappings: mappingsFor(sandbox) },
+        wk_other: { name: 'Other shop', origins: [SITE], mappings: mappingsFor(sandbox) },
+      }),
+    })
+    const h = harness
+    const send = (writeKey: string, extRef: string) =>
+      postBatch(h.url, {
+        writeKey,
+        items: [purchaseItem(h.sandbox, 'order-1001', { extRef, email: `${extRef}@example.com` })],
+      })
+    const shop = await send('wk_shop', 'shop-buyer')
+    expect(shop.json).toEqual({
+      results: [{ messageId: 'order-1001', mapping: 'purchase', status: 'accepted' }],
+    })
+    await delivered(h.url, 'order-1001', 'wk_shop')
+
+    const other = await send('wk_other', 'other-buyer')
+    expect(other.json).toEqual({
+      results: [{ messageId: 'order-1001', mapping: 'purchase', status: 'accepted' }],
+    })
+    const status = await delivered(h.url, 'order-1001', 'wk_other')
+    expect(status.items).toHaveLength(1)
+    // Each source sees its own item only.
+    const shopStatus = await request(`${h.url}/v1/messages/order-1001?writeKey=wk_shop`)
+    expect((shopStatus.json as { items: unknown[] }).items).toHaveLength(1)
+
+    const snapshot = h.sandbox.inspect()
+    expect(snapshot.transactions).toHaveLength(2)
+    expect(Object.values(snapshot.transactionKeyCounts)).toEqual([1, 1])
+    const buyers = snapshot.transactions.map(
+      (t) => snapshot.contacts.find((c) => c.id === t.contactId)?.extRef,
+    )
+    expect(buyers.sort()).toEqual(['other-buyer', 'shop-buyer'])
+    // A re-send by either source is still a duplicate.
+    expect(
+      ((await send('wk_other', 'other-buyer')).json as { results: { status: string }[] }).results[0]?.status,
+    ).toBe('duplicate')
   })
 })
 

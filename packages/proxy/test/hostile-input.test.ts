@@ -147,6 +147,32 @@ describe('hostile input', () => {
     })
   })
 
+  it('refuses a messageId with a lone surrogate, which would collide with its U+FFFD spelling', async () => {
+    const lone = await postBatch(h.url, {
+      writeKey: 'wk_test',
+      items: [contactItem(h.sandbox, 'surrogate-\ud800'), contactItem(h.sandbox, 'surrogate-\udc00')],
+    })
+    expect(lone.status).toBe(400)
+    expect(lone.json).toMatchObject({ error: { code: 'PAYLOAD_INVALID' } })
+    expect((lone.json as { error: { issues: unknown[] } }).error.issues).toMatchInlineSnapshot(`
+      [
+        {
+          "message": "must be well-formed Unicode: it holds a lone surrogate (Received: "surrogate-\\ud800")",
+          "path": "items.0.messageId",
+        },
+        {
+          "message": "must be well-formed Unicode: it holds a lone surrogate (Received: "surrogate-\\udc00")",
+          "path": "items.1.messageId",
+        },
+      ]
+    `)
+    const replaced = await postBatch(h.url, {
+      writeKey: 'wk_test',
+      items: [contactItem(h.sandbox, 'surrogate-\ufffd')],
+    })
+    expect((replaced.json as { results: { status: string }[] }).results[0]?.status).toBe('accepted')
+  })
+
   it('still accepts a good batch afterwards', async () => {
     const answer = await postBatch(h.url, { writeKey: 'wk_test', items: [contactItem(h.sandbox)] })
     expect(answer.status).toBe(202)

@@ -1,1 +1,2 @@
-export { createSqliteStore, SQLITE_SCHEMA_VERSION, type SqliteStoreOptions } from './sqlite-store'
+export { createSqliteStore, type SqliteStoreOptions } from './sqlite-store'
+export { SQLITE_SCHEMA_VERSION } from './schema'

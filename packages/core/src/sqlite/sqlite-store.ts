@@ -14,6 +14,7 @@ import Database from 'better-sqlite3'
 import { ConfigError, describeValue, type FieldIssue } from '../errors'
 import { StoreError } from '../server/store/errors'
 import { markReclaimed } from '../server/store/reclaim'
+import { migrate } from './schema'
 import type {
   AcceptResult,
   ClaimOptions,
@@ -45,49 +46,6 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number
 }
 
-/** The schema version this code writes (`PRAGMA user_version`). */
-export const SQLITE_SCHEMA_VERSION = 2
-
-/** Migrations by target version; each runs once, in a transaction, on a database older than it. */
-const MIGRATIONS: readonly (readonly [number, string])[] = [
-  [
-    1,
-    `
-    CREATE TABLE items (
-      id TEXT PRIMARY KEY,
-      message_id TEXT NOT NULL,
-      mapping_id TEXT NOT NULL,
-      action TEXT NOT NULL,
-      payload TEXT NOT NULL,
-      source TEXT,
-      state TEXT NOT NULL,
-      attempts INTEGER NOT NULL,
-      created_at INTEGER NOT NULL,
-      updated_at INTEGER NOT NULL,
-      next_attempt_at INTEGER NOT NULL,
-      lease_owner TEXT,
-      lease_until INTEGER,
-      delivered_at INTEGER,
-      last_error TEXT,
-      result TEXT,
-      UNIQUE (message_id, mapping_id)
-    ) STRICT;
-    CREATE INDEX items_pending_due ON items (next_attempt_at) WHERE state = 'pending';
-    CREATE INDEX items_leased_until ON items (lease_until) WHERE state = 'leased';
-    CREATE INDEX items_state_updated ON items (state, updated_at);
-    CREATE INDEX items_dead ON items (id) WHERE state = 'dead';
-    CREATE TABLE contacts (
-      key TEXT PRIMARY KEY,
-      contact_id TEXT NOT NULL,
-      expires_at INTEGER NOT NULL
-    ) STRICT;
-    CREATE INDEX contacts_expires ON contacts (expires_at);
-    `,
-  ],
-  // 2: an item's lookupBy (JSON array; NULL: every identifier). Items stored before keep the default.
-  [2, `ALTER TABLE items ADD COLUMN lookup_by TEXT;`],
-]
-
 interface ItemRow {
   id: string
   message_id: string
@@ -106,6 +64,7 @@ interface ItemRow {
   last_error: string | null
   result: string | null
   lookup_by: string | null
+  legacy_id: number
 }
 
 function parseOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
@@ -173,24 +132,6 @@ function openDatabase(options: Required<SqliteStoreOptions>): Database.Database 
     )
   }
   return db
-}
-
-function migrate(db: Database.Database): void {
-  const run = db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number
-    if (version > SQLITE_SCHEMA_VERSION) {
-      throw new StoreError(
-        `The SQLite database has schema version ${version}, newer than this code supports (${SQLITE_SCHEMA_VERSION}); upgrade qualtrics-relay`,
-        { retryable: false },
-      )
-    }
-    for (const [target, sql] of MIGRATIONS) {
-      if (target <= version) continue
-      db.exec(sql)
-      db.pragma(`user_version = ${target}`)
-    }
-  })
-  run.immediate()
 }
 
 function messageOf(error: unknown): string {
@@ -266,8 +207,15 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
   const releaseItem = db.prepare(`
     UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = @now,
                      next_attempt_at = @now ${owned}`)
+  // An item stored before ids included the source (schema 2): a re-sent copy of it is its duplicate.
+  const selectLegacy = db.prepare(`
+    SELECT id FROM items INDEXED BY items_legacy
+    WHERE legacy_id = 1 AND message_id = ? AND mapping_id = ? AND source = ?`)
   const selectByMessage = db.prepare(
     `SELECT * FROM items WHERE message_id = ? ORDER BY created_at, mapping_id`,
+  )
+  const selectByMessageOf = db.prepare(
+    `SELECT * FROM items WHERE message_id = ? AND source = ? ORDER BY created_at, mapping_id`,
   )
   const selectDead = db.prepare(
     `SELECT * FROM items WHERE state = 'dead' AND id > @after ORDER BY id LIMIT @limit`,
@@ -294,7 +242,13 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
   const pruneContacts = db.prepare(`DELETE FROM contacts WHERE expires_at <= ?`)
 
   const acceptMany = db.transaction((items: readonly NewItem[], now: number): AcceptResult[] =>
-    items.map((item) => {
+    items.map((item): AcceptResult => {
+      const base = { messageId: item.messageId, mappingId: item.mappingId }
+      const legacy =
+        item.source === undefined
+          ? undefined
+          : (selectLegacy.get(item.messageId, item.mappingId, item.source) as { id: string } | undefined)
+      if (legacy !== undefined) return { ...base, id: legacy.id, status: 'duplicate' }
       const info = insertItem.run({
         id: item.id,
         messageId: item.messageId,
@@ -305,12 +259,7 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
         lookupBy: item.lookupBy === undefined ? null : JSON.stringify(item.lookupBy),
         now,
       })
-      return {
-        id: item.id,
-        messageId: item.messageId,
-        mappingId: item.mappingId,
-        status: info.changes === 1 ? 'accepted' : 'duplicate',
-      }
+      return { ...base, id: item.id, status: info.changes === 1 ? 'accepted' : 'duplicate' }
     }),
   )
   const claimMany = db.transaction(({ now, limit, leaseMs, owner }: ClaimOptions): StoredItem[] => {
@@ -457,8 +406,14 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     renewLeases: (ids, owner, leaseUntil, now) =>
       step('renew leases', () => renewMany(ids, owner, leaseUntil, now)),
     release: (ids, owner, now) => step('release leases', () => releaseMany(ids, owner, now)),
-    getByMessageId: (messageId) =>
-      step('read an item', () => (selectByMessage.all(messageId) as ItemRow[]).map(toItem)),
+    getByMessageId: (messageId, source?: string) =>
+      step('read an item', () =>
+        (
+          (source === undefined
+            ? selectByMessage.all(messageId)
+            : selectByMessageOf.all(messageId, source)) as ItemRow[]
+        ).map(toItem),
+      ),
     listDeadLetters: (query: DeadLetterQuery = {}) =>
       step('list dead letters', () =>
         (selectDead.all({ after: query.after ?? '', limit: query.limit ?? 100 }) as ItemRow[]).map(toItem),

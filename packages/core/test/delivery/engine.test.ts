@@ -87,6 +87,20 @@ describe('enqueue', () => {
     `)
   })
 
+  it('refuses ids with a lone surrogate, which UTF-8 would turn into U+FFFD and so collide', async () => {
+    const { engine } = setup()
+    const item = transactionItem({ messageId: 'm-\ud800' })
+    await expect(engine.enqueue([{ ...item, source: 'web\udfff' }])).rejects
+      .toThrowErrorMatchingInlineSnapshot(`
+      [PayloadValidationError: Invalid delivery items
+        - 0.messageId: must be well-formed Unicode: it holds a lone surrogate (Received: "m-\\ud800")
+        - 0.source: must be well-formed Unicode: it holds a lone surrogate (Received: "web\\udfff")]
+    `)
+    expect(await engine.enqueue([transactionItem({ messageId: 'm-\ufffd' })])).toMatchObject([
+      { status: 'accepted' },
+    ])
+  })
+
   it.each([
     [[], '[]'],
     [['extRef', 'extRef'], '["extRef","extRef"]'],

@@ -11,7 +11,7 @@ const LEASE = 60_000
 
 function item(messageId: string, mappingId = 'm1', extra: Partial<DeliveryItem> = {}): NewItem {
   return {
-    id: deriveItemId(messageId, mappingId),
+    id: deriveItemId({ source: extra.source, messageId, mappingId }),
     messageId,
     mappingId,
     action: 'triggerXflowWorkflow',
@@ -39,7 +39,7 @@ export function describeStoreContract(
       }
     }
 
-    it('accepts new items and reports duplicates by (messageId, mappingId), within a call and across calls', () =>
+    it('accepts new items and reports duplicates by id, within a call and across calls', () =>
       withStore(async (store) => {
         const first = await store.accept([item('a'), item('a', 'm2'), item('a')], T0)
         expect(first.map((r) => [r.messageId, r.mappingId, r.status])).toEqual([
@@ -50,6 +50,21 @@ export function describeStoreContract(
         const again = await store.accept([item('a'), item('b')], T0 + 1)
         expect(again.map((r) => r.status)).toEqual(['duplicate', 'accepted'])
         expect(await store.counts()).toEqual({ pending: 3, leased: 0, delivered: 0, dead: 0 })
+      }))
+
+    it('keeps two sources’ items with one messageId and mapping apart, and shows each source its own', () =>
+      withStore(async (store) => {
+        const shop = item('order-1001', 'purchase', { source: 'wk_shop' })
+        const other = item('order-1001', 'purchase', { source: 'wk_other' })
+        expect((await store.accept([shop], T0)).map((r) => r.status)).toEqual(['accepted'])
+        expect((await store.accept([other, shop], T0 + 1)).map((r) => [r.id, r.status])).toEqual([
+          [other.id, 'accepted'],
+          [shop.id, 'duplicate'],
+        ])
+        expect((await store.getByMessageId('order-1001', 'wk_other')).map((i) => i.id)).toEqual([other.id])
+        expect((await store.getByMessageId('order-1001', 'wk_shop')).map((i) => i.id)).toEqual([shop.id])
+        expect(await store.getByMessageId('order-1001', 'nobody')).toEqual([])
+        expect(await store.getByMessageId('order-1001')).toHaveLength(2)
       }))
 
     it('keeps nothing of a call in which one item cannot be stored', () =>
@@ -85,7 +100,7 @@ export function describeStoreContract(
         expect((await store.getByMessageId('plain'))[0]).not.toHaveProperty('lookupBy')
         const claimed = await store.claim({ now: T0, limit: 5, leaseMs: LEASE, owner: 'e1' })
         expect(claimed.find((i) => i.messageId === 'lk')?.lookupBy).toEqual(['extRef'])
-        const id = deriveItemId('lk', 'm1')
+        const id = deriveItemId({ messageId: 'lk', mappingId: 'm1' })
         await store.markDead(id, 'e1', { now: T0 + 1, attempts: 1, error: error('refused', T0 + 1) })
         await store.replayDeadLetters([id], T0 + 2)
         const again = await store.claim({ now: T0 + 2, limit: 5, leaseMs: LEASE, owner: 'e2' })
@@ -189,7 +204,7 @@ export function describeStoreContract(
 
     it('dead-letters, lists dead letters in pages, and replays them with attempts reset', () =>
       withStore(async (store) => {
-        const ids = ['a', 'b', 'c'].map((m) => deriveItemId(m, 'm1')).sort()
+        const ids = ['a', 'b', 'c'].map((m) => deriveItemId({ messageId: m, mappingId: 'm1' })).sort()
         await store.accept([item('a'), item('b'), item('c'), item('d')], T0)
         const claimed = await store.claim({ now: T0, limit: 4, leaseMs: LEASE, owner: 'e1' })
         for (const c of claimed.filter((x) => x.messageId !== 'd')) {

@@ -1,7 +1,7 @@
 // The SQLite store: the shared contract on a real file and on :memory:, plus what only a durable store
 // has (reopening, WAL, schema versions, bad options).
 
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -23,7 +23,7 @@ describeStoreContract('SQLite :memory:', () => createSqliteStore({ path: ':memor
 
 const T0 = 1_700_000_000_000
 const workflow = (messageId: string) => ({
-  id: deriveItemId(messageId, 'm1'),
+  id: deriveItemId({ messageId, mappingId: 'm1' }),
   messageId,
   mappingId: 'm1',
   action: 'triggerXflowWorkflow' as const,
@@ -81,7 +81,7 @@ describe('createSqliteStore', () => {
     db.pragma('user_version = 99')
     db.close()
     expect(() => createSqliteStore({ path })).toThrowErrorMatchingInlineSnapshot(
-      `[StoreError: The SQLite database has schema version 99, newer than this code supports (2); upgrade qualtrics-relay]`,
+      `[StoreError: The SQLite database has schema version 99, newer than this code supports (3); upgrade qualtrics-relay]`,
     )
   })
 
@@ -96,7 +96,13 @@ describe('createSqliteStore', () => {
                             updated_at, next_attempt_at) VALUES (?, 'old', 'm1', 'triggerXflowWorkflow', ?, NULL,
                             'pending', 0, ?, ?, ?)`,
       )
-      .run(deriveItemId('old', 'm1'), JSON.stringify(workflow('old').payload), T0, T0, T0)
+      .run(
+        deriveItemId({ messageId: 'old', mappingId: 'm1' }),
+        JSON.stringify(workflow('old').payload),
+        T0,
+        T0,
+        T0,
+      )
     old.close()
 
     const store = createSqliteStore({ path })
@@ -107,6 +113,62 @@ describe('createSqliteStore', () => {
       ['new', ['extRef']],
     ])
     expect(claimed[0]!.payload).toEqual(workflow('old').payload)
+    await store.close()
+    const db = new Database(path, { readonly: true })
+    expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
+    db.close()
+  })
+
+  it('upgrades a file written by schema 2: every item keeps its id, a re-sent old event stays a duplicate, another source’s is new', async () => {
+    // Written by the schema-2 code (see fixtures/README.md): ids derived from (messageId, mappingId) only.
+    const path = freshFile()
+    copyFileSync(new URL('./fixtures/schema-v2.db', import.meta.url), path)
+    const oldId = (messageId: string, mappingId: string) => deriveItemId({ messageId, mappingId })
+    const store = createSqliteStore({ path })
+    expect(await store.counts()).toEqual({ pending: 2, leased: 1, delivered: 1, dead: 1 })
+    expect(await store.getContact('POOL_1\u001fextRef\u001fu1', T0)).toBe('CID_1')
+    const shop = await store.getByMessageId('order-1001', 'Shop')
+    expect(shop.map((i) => [i.mappingId, i.id, i.state])).toEqual([
+      ['feedback', oldId('order-1001', 'feedback'), 'pending'],
+      ['purchase', oldId('order-1001', 'purchase'), 'pending'],
+    ])
+    const [delivered] = await store.getByMessageId('order-1000')
+    expect(delivered).toMatchObject({ id: oldId('order-1000', 'purchase'), state: 'delivered' })
+    expect(delivered?.result?.transactionKey).toBe(delivered?.id)
+
+    const resent = (source: string | undefined, messageId: string, mappingId: string) => ({
+      ...workflow(messageId),
+      mappingId,
+      id: deriveItemId({ source, messageId, mappingId }),
+      ...(source === undefined ? {} : { source }),
+    })
+    const results = await store.accept(
+      [
+        resent('Shop', 'order-1001', 'purchase'),
+        resent('Shop', 'order-1000', 'purchase'),
+        resent('node-plugin', 'evt-1', 'contact'),
+        resent(undefined, 'evt-2', 'contact'),
+        resent('wk_other', 'order-1001', 'purchase'),
+      ],
+      T0 + 10,
+    )
+    expect(results.map((r) => [r.id, r.status])).toEqual([
+      [oldId('order-1001', 'purchase'), 'duplicate'],
+      [oldId('order-1000', 'purchase'), 'duplicate'],
+      [oldId('evt-1', 'contact'), 'duplicate'],
+      [oldId('evt-2', 'contact'), 'duplicate'],
+      [deriveItemId({ source: 'wk_other', messageId: 'order-1001', mappingId: 'purchase' }), 'accepted'],
+    ])
+    // The queued old items are delivered under their old ids (= their transaction keys).
+    const claimed = await store.claim({ now: T0 + 120_000, limit: 10, leaseMs: 1000, owner: 'new' })
+    expect(claimed.map((i) => i.id).sort()).toEqual(
+      [
+        oldId('order-1001', 'purchase'),
+        oldId('order-1001', 'feedback'),
+        oldId('evt-2', 'contact'),
+        results[4]!.id,
+      ].sort(),
+    )
     await store.close()
     const db = new Database(path, { readonly: true })
     expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
@@ -150,7 +212,11 @@ describe('createSqliteStore', () => {
     const store = createSqliteStore({ path })
     await store.accept([workflow('a'), workflow('b'), workflow('c')], T0)
     await store.claim({ now: T0, limit: 3, leaseMs: 1000, owner: 'e1' })
-    const [a, b, c] = ['a', 'b', 'c'].map((m) => deriveItemId(m, 'm1')) as [string, string, string]
+    const [a, b, c] = ['a', 'b', 'c'].map((m) => deriveItemId({ messageId: m, mappingId: 'm1' })) as [
+      string,
+      string,
+      string,
+    ]
     const outcomes = await Promise.all([
       store.markDelivered(a, 'e1', T0 + 1, { status: 200 }),
       store.markDelivered(b, 'someone-else', T0 + 1),

@@ -15,6 +15,7 @@ import {
   type FieldIssue,
   type ItemResult,
 } from '@qualtrics-relay/core'
+import { isWellFormed } from '@qualtrics-relay/core/server'
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express'
 import * as v from 'valibot'
 import type { WriteKeyConfig } from '../config'
@@ -43,7 +44,11 @@ const text = (what: string, max: number) =>
 
 const ItemSchema = v.object(
   {
-    messageId: text('a non-empty string', 256),
+    // A lone surrogate would reach the store and Qualtrics as U+FFFD and collide with that spelling.
+    messageId: v.pipe(
+      text('a non-empty string', 256),
+      v.check(isWellFormed, 'must be well-formed Unicode: it holds a lone surrogate'),
+    ),
     mapping: text('a mapping id', 64),
     action: v.picklist(
       Object.keys(ACTIONS) as ActionKey[],

@@ -17,8 +17,8 @@ export function messageRoute(ctx: AppContext) {
         `messageId must be at most 256 characters (Received: ${messageId.length})`,
       )
     }
-    // Only what this write key sent: its name is the items' source.
-    const items = (await ctx.engine.status(messageId)).filter((item) => item.source === wk.name)
+    // Only what this write key sent: its name is the items' source (and part of their ids).
+    const items = await ctx.engine.status(messageId, wk.name)
     if (items.length === 0) {
       throw new HttpError(
         'NOT_FOUND',

@@ -32,7 +32,7 @@ import {
   type Endpoint,
   type ItemRef,
 } from './events'
-import { deriveItemId, IDENTIFIER_ORDER } from './keys'
+import { deriveItemId, IDENTIFIER_ORDER, isWellFormed } from './keys'
 import {
   noopLogger,
   parseDeliveryOptions,
@@ -53,7 +53,7 @@ export interface StopOptions {
 }
 
 export interface DeliveryEngine {
-  /** Stores items durably (resolves once they are), deduplicated by `(messageId, mappingId)`. */
+  /** Stores items durably (resolves once they are), deduplicated by `(source, messageId, mappingId)`. */
   enqueue(items: readonly DeliveryItem[]): Promise<EnqueueResult[]>
   /** Starts delivering in the background (idempotent). */
   start(): void
@@ -63,8 +63,8 @@ export interface DeliveryEngine {
   /** Delivers everything due now, and what becomes due while doing so; resolves when nothing due is left.
    * For tests, scripts and serverless functions. Works with or without `start()`. */
   flush(): Promise<void>
-  /** Every item of one event, one per mapping. */
-  status(messageId: string): Promise<ItemStatus[]>
+  /** Every item of one event, one per mapping; with `source`, only that source's. */
+  status(messageId: string, source?: string): Promise<ItemStatus[]>
   listDeadLetters(query?: DeadLetterQuery): Promise<StoredItem[]>
   /** Dead letters back to pending with attempts reset (all when `ids` is omitted); returns how many. */
   replayDeadLetters(ids?: readonly string[]): Promise<number>
@@ -178,11 +178,18 @@ function checkItems(items: readonly DeliveryItem[]): void {
       issues.push({ path: `${i}`, message: `must be a delivery item (Received: ${describeValue(it)})` })
       return
     }
-    for (const key of ['messageId', 'mappingId'] as const) {
+    for (const key of ['messageId', 'mappingId', 'source'] as const) {
+      if (key === 'source' && it.source === undefined) continue
       if (typeof it[key] !== 'string' || it[key] === '') {
         issues.push({
           path: `${i}.${key}`,
           message: `must be a non-empty string (Received: ${describeValue(it[key])})`,
+        })
+      } else if (!isWellFormed(it[key])) {
+        // Hashed as UTF-8 it would collide with the same text holding U+FFFD instead (see deriveItemId).
+        issues.push({
+          path: `${i}.${key}`,
+          message: `must be well-formed Unicode: it holds a lone surrogate (Received: ${describeValue(it[key])})`,
         })
       }
     }
@@ -800,7 +807,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       checkItems(items)
       if (items.length === 0) return []
       const results = await store.accept(
-        items.map((item) => ({ ...item, id: deriveItemId(item.messageId, item.mappingId) })),
+        items.map((item) => ({ ...item, id: deriveItemId(item) })),
         clock.now(),
       )
       const accepted = results.filter((r) => r.status === 'accepted').length
@@ -864,8 +871,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       }
     },
 
-    async status(messageId: string): Promise<ItemStatus[]> {
-      const items = await store.getByMessageId(messageId)
+    async status(messageId: string, source?: string): Promise<ItemStatus[]> {
+      const items = await store.getByMessageId(messageId, source)
       return items.map(({ payload: _payload, leaseOwner: _owner, ...rest }) => rest)
     },
 

@@ -15,5 +15,12 @@ export {
   type ListedTransaction,
 } from './options'
 export { systemClock, createVirtualClock, type Clock, type VirtualClock } from './clock'
-export { deriveItemId, contactCacheKey, normaliseIdentifier, type IdentifierKind } from './keys'
+export {
+  deriveItemId,
+  isWellFormed,
+  contactCacheKey,
+  normaliseIdentifier,
+  type IdentifierKind,
+  type ItemIdentity,
+} from './keys'
 export type { DeliveryEvents, DeliveryEventName, DeliveryListener, Endpoint, ItemRef } from './events'

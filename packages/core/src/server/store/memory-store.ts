@@ -17,12 +17,9 @@ import type {
 import { StoreError } from './errors'
 import { markReclaimed } from './reclaim'
 
-const pairKey = (messageId: string, mappingId: string) => `${messageId}\u0000${mappingId}`
-
 /** Creates a DeliveryStore that keeps everything in this process's memory. */
 export function createMemoryStore(): DeliveryStore {
   const items = new Map<string, StoredItem>()
-  const byPair = new Map<string, string>()
   const byMessage = new Map<string, string[]>()
   /** When each pending or leased item is due (pending: next attempt; leased: lease end). */
   const schedule = createSchedule()
@@ -72,9 +69,9 @@ export function createMemoryStore(): DeliveryStore {
       }
       const results: AcceptResult[] = []
       for (const item of copies) {
-        const pair = pairKey(item.messageId, item.mappingId)
         const base = { id: item.id, messageId: item.messageId, mappingId: item.mappingId }
-        if (byPair.has(pair) || items.has(item.id)) {
+        // The id includes the source: two sources' items with one messageId are two items.
+        if (items.has(item.id)) {
           results.push({ ...base, status: 'duplicate' })
           continue
         }
@@ -88,7 +85,6 @@ export function createMemoryStore(): DeliveryStore {
         } as StoredItem
         items.set(item.id, stored)
         stateCounts.pending++
-        byPair.set(pair, item.id)
         const ids = byMessage.get(item.messageId)
         if (ids === undefined) byMessage.set(item.messageId, [item.id])
         else ids.push(item.id)
@@ -189,11 +185,11 @@ export function createMemoryStore(): DeliveryStore {
       return released
     },
 
-    async getByMessageId(messageId: string): Promise<StoredItem[]> {
+    async getByMessageId(messageId: string, source?: string): Promise<StoredItem[]> {
       check()
       return (byMessage.get(messageId) ?? []).flatMap((id) => {
         const item = items.get(id)
-        return item === undefined ? [] : [copy(item)]
+        return item === undefined || (source !== undefined && item.source !== source) ? [] : [copy(item)]
       })
     },
 
@@ -264,7 +260,6 @@ export function createMemoryStore(): DeliveryStore {
         if (item.state !== 'delivered' || item.updatedAt >= deliveredBefore) continue
         items.delete(id)
         stateCounts.delivered--
-        byPair.delete(pairKey(item.messageId, item.mappingId))
         const ids = byMessage.get(item.messageId)?.filter((x) => x !== id) ?? []
         if (ids.length === 0) byMessage.delete(item.messageId)
         else byMessage.set(item.messageId, ids)

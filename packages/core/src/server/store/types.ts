@@ -35,7 +35,7 @@ export interface ItemError {
 export interface ItemResult {
   contactId?: string
   transactionId?: string
-  /** The transaction key sent to Qualtrics (derived from messageId and mappingId). */
+  /** The transaction key sent to Qualtrics (the item's id). */
   transactionKey?: string
   /** HTTP status of the workflow trigger. */
   status?: number
@@ -43,7 +43,8 @@ export interface ItemResult {
 
 /** An item as stored: the accepted `DeliveryItem` plus its delivery bookkeeping. */
 export type StoredItem = DeliveryItem & {
-  /** Stable id derived from `(messageId, mappingId)`; see `deriveItemId`. */
+  /** Stable id derived from `(source, messageId, mappingId)`; see `deriveItemId`. Items stored by schema 2
+   * or before keep the id they had (derived without the source). */
   id: string
   state: ItemState
   /** Attempts that counted towards the engine's `maxAttempts`. */
@@ -67,7 +68,8 @@ export interface AcceptResult {
   id: string
   messageId: string
   mappingId: string
-  /** `accepted`: stored now. `duplicate`: an item with the same `(messageId, mappingId)` was already stored. */
+  /** `accepted`: stored now. `duplicate`: an item with the same id was already stored (then `id` is that
+   * item's id, which differs from the derived one when it is a legacy item; see `accept`). */
   status: 'accepted' | 'duplicate'
 }
 
@@ -115,8 +117,13 @@ export interface ContactCacheEntry {
 
 export interface DeliveryStore {
   /**
-   * Stores items atomically (all or none), deduplicated by `(messageId, mappingId)`, and says per item
-   * whether it was new. Items are `pending` and due at `now`. Resolves only once the items are durable.
+   * Stores items atomically (all or none), deduplicated by id, and says per item whether it was new.
+   * Items are `pending` and due at `now`. Resolves only once the items are durable.
+   *
+   * A durable store that holds items from before ids included the source (schema 2 and before: ids
+   * derived from `(messageId, mappingId)` only) also counts as a duplicate an item whose `(messageId,
+   * mappingId, source)` equals such a legacy item's, so an old event re-sent after an upgrade is not
+   * written to Qualtrics a second time under a new key.
    */
   accept(items: readonly NewItem[], now: number): Promise<AcceptResult[]>
   /**
@@ -134,8 +141,9 @@ export interface DeliveryStore {
   renewLeases(ids: readonly string[], owner: string, leaseUntil: number, now: number): Promise<number>
   /** `leased` by `owner` → `pending`, due at `now`, no attempt counted (used on shutdown). */
   release(ids: readonly string[], owner: string, now: number): Promise<number>
-  /** Every item of one event (one per mapping), oldest first. */
-  getByMessageId(messageId: string): Promise<StoredItem[]>
+  /** Every item of one event (one per mapping), oldest first; with `source`, only that source's items
+   * (items stored without a source are then never shown). */
+  getByMessageId(messageId: string, source?: string): Promise<StoredItem[]>
   /** Dead letters ordered by id. */
   listDeadLetters(query?: DeadLetterQuery): Promise<StoredItem[]>
   /** `dead` → `pending` due at `now` with attempts reset to 0 and `createdAt` reset to `now`; all when
