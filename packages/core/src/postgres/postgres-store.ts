@@ -139,7 +139,8 @@ function statements(schema: string) {
     release: `
       UPDATE ${items} SET state = 'pending', ${settled}, due_at = $3, next_attempt_at = $3, updated_at = $3
       WHERE id = ANY($1::text[]) AND state = 'leased' AND lease_owner = $2`,
-    byMessage: `SELECT * FROM ${items} WHERE message_id = $1 ORDER BY created_at, mapping_id`,
+    byMessage: `SELECT * FROM ${items} WHERE message_id = $1 AND ($2::text IS NULL OR source = $2)
+      ORDER BY created_at, mapping_id`,
     dead: `SELECT * FROM ${items} WHERE state = 'dead' AND id > $1 ORDER BY id LIMIT $2`,
     replay: `
       UPDATE ${items} SET state = 'pending', attempts = 0, created_at = $1, updated_at = $1,
@@ -300,8 +301,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     release: (ids, owner, now) => changed('release leases', sql.release, [ids, owner, now]),
 
-    getByMessageId: async (messageId) =>
-      (await query<ItemRow>('read an item', sql.byMessage, [messageId])).rows.map(toItem),
+    getByMessageId: async (messageId, source?: string) =>
+      (await query<ItemRow>('read an item', sql.byMessage, [messageId, source ?? null])).rows.map(toItem),
 
     listDeadLetters: async (deadQuery: DeadLetterQuery = {}) =>
       (

@@ -29,7 +29,7 @@ afterAll(() => admin.end())
 describeStoreContract('PostgreSQL', () => createPostgresStore({ url: db.url, schema: freshSchema() }))
 
 const workflow = (messageId: string): NewItem => ({
-  id: deriveItemId(messageId, 'm1'),
+  id: deriveItemId({ messageId, mappingId: 'm1' }),
   messageId,
   mappingId: 'm1',
   action: 'triggerXflowWorkflow',
