@@ -243,7 +243,10 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
       // The engine's flush cannot be cancelled; stop waiting for it when time is up.
       await Promise.race([engine.flush(), aborted])
       if (signal.aborted || (await pendingCount()) === 0) return
-      const next = await store.nextDueAt()
+      // While the circuit is open nothing is claimed before its next probe, even if due.
+      const [due, circuit] = await Promise.all([store.nextDueAt(), engine.circuitState()])
+      const next =
+        due === undefined || circuit.state !== 'open' ? due : Math.max(due, circuit.nextProbeAt ?? due)
       await sleep(next === undefined ? 50 : Math.min(1_000, Math.max(10, next - Date.now())), {
         ref: false,
         signal,

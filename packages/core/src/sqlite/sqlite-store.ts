@@ -232,6 +232,14 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
       UNION ALL
       SELECT min(lease_until) AS at FROM items INDEXED BY items_leased_until WHERE state = 'leased'
     )`)
+  // A scan of the unsettled rows (through the two partial indexes); no index on created_at, so it costs
+  // O(pending) — read once per metrics scrape.
+  const selectOldestPending = db.prepare(`
+    SELECT min(at) AS at FROM (
+      SELECT min(created_at) AS at FROM items INDEXED BY items_pending_due WHERE state = 'pending'
+      UNION ALL
+      SELECT min(created_at) AS at FROM items INDEXED BY items_leased_until WHERE state = 'leased'
+    )`)
   const selectCounts = db.prepare(`SELECT state, count(*) AS n FROM items GROUP BY state`)
   const selectContact = db.prepare(`SELECT contact_id, expires_at FROM contacts WHERE key = ?`)
   const upsertContact = db.prepare(`
@@ -424,6 +432,11 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
       ),
     nextDueAt: () =>
       step('read the next due time', () => (selectNextDue.get() as { at: number | null }).at ?? undefined),
+    oldestPendingAt: () =>
+      step(
+        'read the oldest pending item',
+        () => (selectOldestPending.get() as { at: number | null }).at ?? undefined,
+      ),
     counts: () =>
       step('count items', () => {
         const counts: StateCounts = { pending: 0, leased: 0, delivered: 0, dead: 0 }

@@ -3,7 +3,7 @@
 // in *.integration.test.ts.
 
 import type { DeliveryItem, TransactionPayload } from '../../src/actions/payloads'
-import { QualtricsApiError, TimeoutError } from '../../src/server/qualtrics/errors'
+import { NetworkError, QualtricsApiError, TimeoutError } from '../../src/server/qualtrics/errors'
 import type {
   ContactFields,
   ContactFilter,
@@ -55,6 +55,8 @@ export interface FakeQualtrics extends QualtricsApi {
   refuseOr: boolean
   /** Report transactions for contacts it does not have as unprocessed. */
   requireKnownContacts: boolean
+  /** Qualtrics down: every call before `until` (clock time) fails with the next of `errors`, in turn. */
+  outage: { until: number; errors: (() => Error)[] } | undefined
   count(endpoint: FakeEndpoint): number
 }
 
@@ -67,6 +69,15 @@ export function http(status: number, retryAfterMs?: number): () => QualtricsApiE
       path: '/API/v3/directories/POOL_1/transactions',
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     })
+}
+
+export function networkError(): NetworkError {
+  return new NetworkError({
+    method: 'POST',
+    path: '/API/v3/directories/POOL_1/transactions',
+    origin: 'https://iad1.qualtrics.com',
+    reason: 'connect ECONNREFUSED',
+  })
 }
 
 export function timeout(): TimeoutError {
@@ -90,6 +101,7 @@ function matches(filter: ContactFilter, contact: DirectoryContact): boolean {
 export function createFakeQualtrics(clock: Clock): FakeQualtrics {
   let seq = 0
   const scripts: Script[] = []
+  let outageCalls = 0
   let unprocessed: { count: number; times: number } | undefined
   const fake: FakeQualtrics = {
     calls: [],
@@ -98,6 +110,7 @@ export function createFakeQualtrics(clock: Clock): FakeQualtrics {
     workflowRuns: [],
     refuseOr: false,
     requireKnownContacts: false,
+    outage: undefined,
     failNext(endpoint, error, options = {}) {
       scripts.push({ endpoint, error, times: options.times ?? 1, afterWrite: options.afterWrite ?? false })
     },
@@ -188,6 +201,11 @@ export function createFakeQualtrics(clock: Clock): FakeQualtrics {
   async function run<T>(endpoint: FakeEndpoint, args: unknown[], work: () => T): Promise<T> {
     fake.calls.push({ endpoint, at: clock.now(), args })
     await Promise.resolve()
+    const outage = fake.outage
+    if (outage !== undefined && clock.now() < outage.until) {
+      const error = outage.errors[outageCalls++ % outage.errors.length]
+      if (error !== undefined) throw error()
+    }
     const script = scripts.find((s) => s.endpoint === endpoint && s.times > 0)
     if (script !== undefined) {
       script.times--

@@ -6,8 +6,9 @@ import type { DeliveryStore } from '../../src/server/store/types'
 import type { DeliveryEventName, DeliveryEvents } from '../../src/server/delivery/events'
 
 /**
- * Flushes, then jumps the virtual clock to the next retry and flushes again, until nothing is pending:
- * every retry and rate-limit pause happens, in virtual time.
+ * Flushes, then jumps the virtual clock to the next retry (or, while the circuit is open, to its next
+ * probe) and flushes again, until nothing is pending: every retry, rate-limit pause and probe happens,
+ * in virtual time.
  */
 export async function settle(
   engine: DeliveryEngine,
@@ -19,7 +20,8 @@ export async function settle(
     await engine.flush()
     const next = await store.nextDueAt()
     if (next === undefined) return
-    clock.advanceTo(next)
+    const circuit = await engine.circuitState()
+    clock.advanceTo(Math.max(next, circuit.state === 'open' ? (circuit.nextProbeAt ?? next) : next))
   }
   throw new Error(`still pending after ${maxRounds} rounds`)
 }

@@ -234,6 +234,45 @@ export function describeStoreContract(
         expect(await store.nextDueAt()).toBeUndefined()
       }))
 
+    it('claims an item once in a claim, however often it was claimed and rescheduled before', () =>
+      withStore(async (store) => {
+        const [{ id }] = (await store.accept([item('again')], T0)) as [{ id: string }]
+        const retry = (now: number, nextAttemptAt: number) =>
+          store.scheduleRetry(id, 'e1', { now, nextAttemptAt, attempts: 0, error: error('held back', now) })
+        await store.claim({ now: T0, limit: 10, leaseMs: LEASE, owner: 'e1' })
+        await retry(T0, T0 + 10)
+        await store.claim({ now: T0 + 10, limit: 10, leaseMs: LEASE, owner: 'e1' })
+        await retry(T0 + 10, T0 + 20)
+        const claimed = await store.claim({ now: T0 + 2 * LEASE, limit: 10, leaseMs: LEASE, owner: 'e1' })
+        expect(claimed.map((c) => c.messageId)).toEqual(['again'])
+        expect(await store.claim({ now: T0 + 2 * LEASE, limit: 10, leaseMs: LEASE, owner: 'e2' })).toEqual([])
+      }))
+
+    it('tells when the oldest item still to deliver (pending or leased) was accepted', () =>
+      withStore(async (store) => {
+        expect(await store.oldestPendingAt()).toBeUndefined()
+        await store.accept([item('old')], T0)
+        await store.accept([item('mid')], T0 + 10)
+        await store.accept([item('new')], T0 + 20)
+        expect(await store.oldestPendingAt()).toBe(T0)
+        // leased still counts; delivered and dead do not
+        const [old] = await store.claim({ now: T0 + 30, limit: 1, leaseMs: LEASE, owner: 'e1' })
+        expect(old?.messageId).toBe('old')
+        expect(await store.oldestPendingAt()).toBe(T0)
+        await store.markDelivered(old!.id, 'e1', T0 + 31)
+        expect(await store.oldestPendingAt()).toBe(T0 + 10)
+        const [mid] = await store.claim({ now: T0 + 40, limit: 1, leaseMs: LEASE, owner: 'e1' })
+        await store.markDead(mid!.id, 'e1', { now: T0 + 41, attempts: 1, error: error('no') })
+        expect(await store.oldestPendingAt()).toBe(T0 + 20)
+        // a replayed dead letter is as old as its replay
+        await store.replayDeadLetters(undefined, T0 + 50)
+        expect(await store.oldestPendingAt()).toBe(T0 + 20)
+        const [last] = await store.claim({ now: T0 + 60, limit: 1, leaseMs: LEASE, owner: 'e1' })
+        expect(last?.messageId).toBe('new')
+        await store.markDelivered(last!.id, 'e1', T0 + 61)
+        expect(await store.oldestPendingAt()).toBe(T0 + 50)
+      }))
+
     it('caches contact ids until they expire, and forgets them on request', () =>
       withStore(async (store) => {
         await store.putContacts([

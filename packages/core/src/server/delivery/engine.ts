@@ -7,8 +7,10 @@
 //     addContactToXmd           createDirectoryContact (under the user's lock) → contact cache
 //     upsertContactTransaction  contact (given | cache | batched search | create, single flight)
 //                               → batch per directory (size / linger) → createContactTransactions
-//   every call ─▶ concurrency cap ─▶ token bucket (paused and slowed on 429) ─▶ Qualtrics
-//   outcome ─▶ delivered | retry (backoff with jitter, Retry-After) | dead letter (replayable)
+//   every call ─▶ circuit (open: held back) ─▶ concurrency cap ─▶ token bucket (paused and slowed on
+//                 429) ─▶ circuit (closed: send; open: one probe) ─▶ Qualtrics
+//   outcome ─▶ delivered | retry (backoff with jitter, Retry-After; held back by the circuit: no
+//              attempt counted, due at the next probe) | dead letter (replayable)
 
 import { randomUUID } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
@@ -23,6 +25,15 @@ import type {
   StateCounts,
   StoredItem,
 } from '../store/types'
+import {
+  CircuitOpenError,
+  createCircuit,
+  heldBackUntil,
+  isOutage,
+  type CircuitPermit,
+  type CircuitSnapshot,
+  type CircuitTransition,
+} from './circuit'
 import { systemClock } from './clock'
 import { createContactResolver, type ResolvedContact } from './contacts'
 import {
@@ -70,6 +81,9 @@ export interface DeliveryEngine {
   replayDeadLetters(ids?: readonly string[]): Promise<number>
   /** Queue depth by state. */
   counts(): Promise<StateCounts>
+  /** The Qualtrics circuit: `closed` (sending), `open` (Qualtrics failing; held back until a probe
+   * answers) or `probing`. */
+  circuitState(): Promise<CircuitSnapshot>
   /** Subscribes to an engine event (metrics, logs); returns the unsubscribe function. */
   on<E extends DeliveryEventName>(event: E, listener: DeliveryListener<E>): () => void
   readonly running: boolean
@@ -245,6 +259,16 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     pauseMaxMs: Math.max(1, opts.retryMaxMs),
   })
   const slots = createSemaphore(opts.maxConcurrentRequests)
+  const circuit =
+    config.circuit ??
+    createCircuit({
+      failureThreshold: opts.circuitFailureThreshold,
+      probeBaseMs: opts.circuitProbeBaseMs,
+      probeMaxMs: opts.circuitProbeMaxMs,
+    })
+  /** Failures that opened the circuit or came while it was open → when the item is due again. They
+   * cost the item no attempt: an outage ends in delivery, not in dead letters. */
+  const heldBack = new WeakMap<object, number>()
 
   let controller = new AbortController()
   setMaxListeners(0, controller.signal)
@@ -304,16 +328,65 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     emitter.emit('error', { where, error })
   }
 
+  /** One line per open and close (and a debug line per probe), and the `circuit` event. */
+  function circuitMoved(t: CircuitTransition | undefined): void {
+    if (t === undefined) return
+    const outageMs = t.to === 'closed' ? t.at - t.openedAt : undefined
+    emitter.emit('circuit', { ...t, ...(outageMs === undefined ? {} : { outageMs }) })
+    const fields = { from: t.from, to: t.to, failedProbes: t.failedProbes }
+    if (t.to === 'closed') {
+      logger.info({ ...fields, outageMs }, 'Qualtrics answers again: circuit closed, sending resumed')
+      wake()
+    } else if (t.from === 'closed') {
+      logger.warn(
+        { ...fields, nextProbeInMs: (t.nextProbeAt ?? t.at) - t.at },
+        'Qualtrics calls fail across the board (5xx, timeouts, network): circuit open, sending stopped; probing with one request',
+      )
+    } else if (t.to === 'open') {
+      logger.debug({ ...fields, nextProbeInMs: (t.nextProbeAt ?? t.at) - t.at }, 'Qualtrics probe failed')
+    } else {
+      logger.debug(fields, 'probing Qualtrics with one request')
+    }
+  }
+
+  /** Refuses a call at once while the circuit holds everything back (no slot, no token spent). */
+  async function refuseWhileOpen(): Promise<void> {
+    const now = clock.now()
+    const c = await circuit.snapshot(now)
+    if (c.state === 'closed' || (c.state === 'open' && now >= (c.nextProbeAt ?? now))) return
+    throw new CircuitOpenError(c, heldBackUntil(c, now))
+  }
+
+  /** Tells the circuit how a call ended; marks an outage failure it holds back as costing no attempt. */
+  async function report(permit: CircuitPermit, error?: unknown): Promise<void> {
+    const now = clock.now()
+    if (error === undefined || !isOutage(error)) {
+      circuitMoved((await circuit.recordSuccess(now, permit)).transition)
+      return
+    }
+    const outcome = await circuit.recordFailure(now, permit)
+    circuitMoved(outcome.transition)
+    if (outcome.snapshot.state !== 'closed' && typeof error === 'object' && error !== null)
+      heldBack.set(error, heldBackUntil(outcome.snapshot, now))
+  }
+
   async function call<T>(endpoint: Endpoint, items: number, fn: () => Promise<T>): Promise<T> {
     const signal = controller.signal
+    await refuseWhileOpen()
     await slots.acquire(signal)
     try {
       await limiter.acquire(signal)
+      const gate = await circuit.acquire(clock.now())
+      circuitMoved(gate.transition)
+      const permit = gate.permit
+      if (permit.kind === 'wait')
+        throw new CircuitOpenError(await circuit.snapshot(clock.now()), permit.until)
       void renewLeases()
       const started = clock.now()
       try {
         const result = await fn()
         limiter.onSuccess()
+        await report(permit)
         const status = (result as { status?: unknown } | undefined)?.status
         emitter.emit('request', {
           endpoint,
@@ -324,6 +397,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
         })
         return result
       } catch (error) {
+        await report(permit, error)
         const relay = error instanceof RelayError ? error : undefined
         if (isRateLimited(error)) {
           const retryAfterMs = retryAfterOf(error)
@@ -429,7 +503,13 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     if (item.lastError?.possiblyWritten === true || (write && mayHaveApplied(error)))
       itemError.possiblyWritten = true
     const rateLimited = isRateLimited(error)
-    const attempts = item.attempts + (rateLimited ? 0 : 1)
+    const heldUntil =
+      error instanceof CircuitOpenError
+        ? error.retryAt
+        : typeof error === 'object' && error !== null
+          ? heldBack.get(error)
+          : undefined
+    const attempts = item.attempts + (rateLimited || heldUntil !== undefined ? 0 : 1)
     if (!isRetryable(error)) return deadLetter(item, attempts, itemError)
     if (attempts >= opts.maxAttempts) {
       return deadLetter(item, attempts, {
@@ -440,7 +520,9 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     }
     const delayMs = rateLimited
       ? Math.max(retryAfterOf(error) ?? 0, limiter.pausedUntil() - now, 1)
-      : backoff(attempts)
+      : heldUntil !== undefined
+        ? Math.max(1, heldUntil - now)
+        : backoff(attempts)
     const nextAttemptAt = now + delayMs
     if (nextAttemptAt - item.createdAt > opts.maxAgeMs) {
       return deadLetter(item, attempts, {
@@ -459,7 +541,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     if (!ok) return
     dueAt(nextAttemptAt)
     emitter.emit('retried', { item: refOf(item), attempts, delayMs, nextAttemptAt, error: itemError })
-    logger.info(
+    // Held back by the circuit: its open and close lines say it once for every item.
+    logger[heldUntil === undefined ? 'info' : 'debug'](
       {
         id: item.id,
         messageId: item.messageId,
@@ -469,7 +552,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
         code: itemError.code,
         status: itemError.status,
       },
-      'delivery failed; will retry',
+      heldUntil === undefined ? 'delivery failed; will retry' : 'held back while Qualtrics is down',
     )
   }
 
@@ -744,13 +827,31 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     }
   }
 
-  /** Claims up to the free capacity and dispatches what is not already held. Returns [claimed, fresh]. */
-  async function claimAndDispatch(): Promise<{ capacity: number; fresh: Held[] }> {
-    const capacity = opts.maxInFlight - held.size
-    if (capacity <= 0) return { capacity, fresh: [] }
+  /**
+   * How many items may be claimed now. Closed circuit: the free capacity. Open: none, except one item
+   * for the probe once it is due and nothing is in flight; `waitMs` says when to look again.
+   */
+  async function room(): Promise<{ capacity: number; waitMs: number }> {
+    const now = clock.now()
+    const c = await circuit.snapshot(now)
+    if (c.state === 'closed') return { capacity: opts.maxInFlight - held.size, waitMs: opts.pollIntervalMs }
+    if (c.state === 'open' && held.size === 0) {
+      const dueIn = (c.nextProbeAt ?? now) - now
+      // (polled, not slept through: a circuit shared with other processes may close meanwhile)
+      return dueIn <= 0
+        ? { capacity: 1, waitMs: 0 }
+        : { capacity: 0, waitMs: Math.min(dueIn, opts.pollIntervalMs) }
+    }
+    return { capacity: 0, waitMs: opts.pollIntervalMs }
+  }
+
+  /** Claims up to the room there is and dispatches what is not already held. */
+  async function claimAndDispatch(): Promise<{ capacity: number; fresh: Held[]; waitMs: number }> {
+    const { capacity, waitMs } = await room()
+    if (capacity <= 0) return { capacity, fresh: [], waitMs }
     const claimed = await store.claim({ now: clock.now(), limit: capacity, leaseMs: opts.leaseMs, owner })
     const fresh = claimed.filter((item) => !held.has(item.id)).map(dispatch)
-    return { capacity, fresh }
+    return { capacity, fresh, waitMs }
   }
 
   async function runLoop(): Promise<void> {
@@ -766,8 +867,9 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       wantsRoom = false
       let capacity = 0
       let fresh: Held[] = []
+      let waitMs = opts.pollIntervalMs
       try {
-        ;({ capacity, fresh } = await claimAndDispatch())
+        ;({ capacity, fresh, waitMs } = await claimAndDispatch())
       } catch (error) {
         storeFailed('claim', error)
         await idle(opts.pollIntervalMs)
@@ -775,7 +877,9 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       }
       if (!running) break
       if (capacity <= 0) {
-        await idle(opts.pollIntervalMs)
+        // No room, or the circuit holds work back: look again when in-flight items settle, or later.
+        wantsRoom = held.size > 0
+        await idle(Math.max(1, waitMs))
         continue
       }
       if (fresh.length >= capacity) {
@@ -888,6 +992,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     },
 
     counts: () => store.counts(),
+
+    circuitState: () => circuit.snapshot(clock.now()),
 
     on: (event, listener) => emitter.on(event, listener),
 

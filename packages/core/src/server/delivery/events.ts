@@ -2,6 +2,7 @@
 
 import type { ActionKey } from '../../actions/payloads'
 import type { ItemError, ItemResult } from '../store/types'
+import type { CircuitTransition } from './circuit'
 
 /** The Qualtrics client methods the engine calls, as metric labels. */
 export type Endpoint =
@@ -40,6 +41,10 @@ export interface DeliveryEvents {
   }
   /** Qualtrics answered 429: the whole engine pauses for `pauseMs` and slows down. */
   rateLimited: { endpoint: Endpoint; retryAfterMs?: number; pauseMs: number }
+  /** The Qualtrics circuit changed state: `open` (calls failed across the board; sending stopped),
+   * `probing` (one request is testing Qualtrics), `closed` (Qualtrics answered; sending resumed).
+   * `outageMs` (on closing) runs from when it opened. */
+  circuit: CircuitTransition & { outageMs?: number }
   /** The engine itself hit a problem (usually the store); work is retried, nothing is dropped. */
   error: { where: string; error: unknown }
 }

@@ -14,6 +14,18 @@ export {
   type ContactTransactionLister,
   type ListedTransaction,
 } from './options'
+export {
+  createCircuit,
+  isOutage,
+  CircuitOpenError,
+  type Circuit,
+  type CircuitOptions,
+  type CircuitOutcome,
+  type CircuitPermit,
+  type CircuitSnapshot,
+  type CircuitState,
+  type CircuitTransition,
+} from './circuit'
 export { systemClock, createVirtualClock, type Clock, type VirtualClock } from './clock'
 export {
   deriveItemId,

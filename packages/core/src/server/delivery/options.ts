@@ -3,6 +3,7 @@
 import { ConfigError, describeValue, type FieldIssue } from '../../errors'
 import type { ListedContactTransaction, QualtricsApi } from '../qualtrics/types'
 import type { DeliveryStore } from '../store/types'
+import type { Circuit } from './circuit'
 import type { Clock } from './clock'
 
 /** A pino-compatible logger (`logger.info({ fields }, 'message')`); the engine logs no token or e-mail. */
@@ -33,11 +34,14 @@ export const noopLogger: DeliveryLogger = {
  * | `ambiguousContact`       | `'newest'`               | several contacts match one identifier: `'newest'` picks the most recently modified (then created), `'fail'` dead-letters the item with `CONTACT_AMBIGUOUS` |
  * | `contactCacheTtlMs`      | `86_400_000` (24 h)      | how long a resolved contact id is reused without asking Qualtrics |
  * | `contactLookupBatchSize` | `50`                     | identifiers looked up in one search (an `or` of leaf filters); `1` sends one search per identifier. A directory that refuses `or` falls back to one per identifier by itself |
- * | `maxAttempts`            | `10`                     | failed attempts (429s not counted) before an item is dead-lettered |
+ * | `maxAttempts`            | `10`                     | failed attempts before an item is dead-lettered; 429s and failures while the circuit is open (or that opened it) do not count |
  * | `maxAgeMs`               | `86_400_000` (24 h)      | an item that fails after this age since it was accepted (or replayed) is dead-lettered instead of retried |
  * | `retryBaseMs`            | `1000`                   | first retry delay; doubles per attempt, with jitter (50–100% of the step) |
  * | `retryMaxMs`             | `300_000` (5 min)        | longest retry delay, and longest pause after 429s without Retry-After |
  * | `rateLimitRecoveryMs`    | `60_000`                 | after a 429 the whole engine runs at half rate (or less) and climbs back to full over this time |
+ * | `circuitFailureThreshold` | `5`                     | outage failures in a row (5xx, timeouts, network errors; no answer in between) that open the circuit: sending stops, and items held back spend no attempts |
+ * | `circuitProbeBaseMs`     | `5000`                   | while the circuit is open, one request probes Qualtrics after this; the wait doubles after each failed probe |
+ * | `circuitProbeMaxMs`      | `300_000` (5 min)        | longest wait between probes |
  * | `leaseMs`                | `60_000`                 | how long claimed work stays reserved; renewed while it is in progress; a crashed process's work is due again after it |
  * | `maxInFlight`            | `1000`                   | items held in memory at once (claimed, resolving or batched) |
  * | `pollIntervalMs`         | `1000`                   | when idle, how often to look for work (retries come due, other processes' expired leases) |
@@ -60,6 +64,9 @@ export interface DeliveryEngineOptions {
   retryBaseMs?: number
   retryMaxMs?: number
   rateLimitRecoveryMs?: number
+  circuitFailureThreshold?: number
+  circuitProbeBaseMs?: number
+  circuitProbeMaxMs?: number
   leaseMs?: number
   maxInFlight?: number
   pollIntervalMs?: number
@@ -95,6 +102,9 @@ export interface DeliveryEngineConfig extends DeliveryEngineOptions {
   random?: () => number
   /** The operator's allowlist for workflow URLs; a refused URL is dead-lettered. Default: every URL the client accepts. */
   isWorkflowUrlAllowed?: (url: string) => boolean | Promise<boolean>
+  /** The Qualtrics circuit; pass a shared one so several engines (processes) open and close it together.
+   * Default: `createCircuit` in memory with the `circuit*` options (which are ignored when this is given). */
+  circuit?: Circuit
 }
 
 export type ResolvedOptions = Required<Omit<DeliveryEngineOptions, 'owner'>> & { owner: string | undefined }
@@ -116,6 +126,9 @@ const NUMBER_RULES: Record<Exclude<keyof DeliveryEngineOptions, 'ambiguousContac
   retryBaseMs: { min: 0 },
   retryMaxMs: { min: 0 },
   rateLimitRecoveryMs: { min: 1 },
+  circuitFailureThreshold: { min: 1, integer: true },
+  circuitProbeBaseMs: { min: 1 },
+  circuitProbeMaxMs: { min: 1 },
   leaseMs: { min: 1 },
   maxInFlight: { min: 1, integer: true },
   pollIntervalMs: { min: 1 },
@@ -124,7 +137,15 @@ const NUMBER_RULES: Record<Exclude<keyof DeliveryEngineOptions, 'ambiguousContac
   drainMs: { min: 0 },
 }
 
-const COLLABORATORS = ['client', 'store', 'clock', 'logger', 'random', 'isWorkflowUrlAllowed'] as const
+const COLLABORATORS = [
+  'client',
+  'store',
+  'clock',
+  'logger',
+  'random',
+  'isWorkflowUrlAllowed',
+  'circuit',
+] as const
 const KNOWN = new Set<string>([...Object.keys(NUMBER_RULES), 'ambiguousContact', 'owner', ...COLLABORATORS])
 
 const CLIENT_METHODS = [
@@ -204,6 +225,15 @@ export function parseDeliveryOptions(config: DeliveryEngineConfig): ResolvedOpti
       message: `must have debug, info, warn and error methods (Received: ${describeValue(raw.logger)})`,
     })
   }
+  if (
+    raw.circuit !== undefined &&
+    missingMethods(raw.circuit, ['acquire', 'recordSuccess', 'recordFailure', 'snapshot']).length > 0
+  ) {
+    issues.push({
+      path: 'circuit',
+      message: `must be a circuit (createCircuit): acquire, recordSuccess, recordFailure and snapshot (Received: ${describeValue(raw.circuit)})`,
+    })
+  }
   for (const key of ['random', 'isWorkflowUrlAllowed'] as const) {
     if (raw[key] !== undefined && typeof raw[key] !== 'function') {
       issues.push({ path: key, message: `must be a function (Received: ${describeValue(raw[key])})` })
@@ -254,6 +284,9 @@ export function parseDeliveryOptions(config: DeliveryEngineConfig): ResolvedOpti
     retryBaseMs: config.retryBaseMs ?? 1000,
     retryMaxMs: config.retryMaxMs ?? 300_000,
     rateLimitRecoveryMs: config.rateLimitRecoveryMs ?? 60_000,
+    circuitFailureThreshold: config.circuitFailureThreshold ?? 5,
+    circuitProbeBaseMs: config.circuitProbeBaseMs ?? 5_000,
+    circuitProbeMaxMs: config.circuitProbeMaxMs ?? 300_000,
     leaseMs: config.leaseMs ?? 60_000,
     maxInFlight: config.maxInFlight ?? 1000,
     pollIntervalMs: config.pollIntervalMs ?? 1000,

@@ -227,6 +227,16 @@ export function createMemoryStore(): DeliveryStore {
       return schedule.next()
     },
 
+    async oldestPendingAt(): Promise<number | undefined> {
+      check()
+      let oldest: number | undefined
+      for (const item of items.values()) {
+        if (item.state !== 'pending' && item.state !== 'leased') continue
+        if (oldest === undefined || item.createdAt < oldest) oldest = item.createdAt
+      }
+      return oldest
+    },
+
     async counts(): Promise<StateCounts> {
       check()
       return { ...stateCounts }
@@ -289,13 +299,17 @@ interface Entry {
 const before = (a: Entry, b: Entry) => a.at < b.at || (a.at === b.at && a.id < b.id)
 
 /**
- * Due times by item: a binary min-heap ordered by (time, id) with lazy deletion. Setting or deleting
- * an item bumps its version; heap entries of an older version are dropped when they reach the top.
+ * Due times by item: a binary min-heap ordered by (time, id) with lazy deletion. Setting an item gives
+ * it a new version, deleting it forgets its version; heap entries of any other version are dropped
+ * when they reach the top.
  * Claiming k of n items costs O(k log n), not a scan of the queue.
  */
 function createSchedule() {
   const heap: Entry[] = []
   const versions = new Map<string, number>()
+  // One sequence for every item, never reset: a per-item count would start again at 1 after a claim
+  // deleted it, bringing stale heap entries of that item back to life (claimed twice in one claim).
+  let sequence = 0
 
   function swap(i: number, j: number): void {
     const t = heap[i]!
@@ -342,7 +356,7 @@ function createSchedule() {
 
   return {
     set(id: string, at: number): void {
-      const version = (versions.get(id) ?? 0) + 1
+      const version = ++sequence
       versions.set(id, version)
       heap.push({ at, id, version })
       up(heap.length - 1)

@@ -151,6 +151,9 @@ export interface DeliveryStore {
   replayDeadLetters(ids: readonly string[] | undefined, now: number): Promise<number>
   /** The earliest time something becomes due (a pending item or an expiring lease), if any. */
   nextDueAt(): Promise<number | undefined>
+  /** When the oldest item still to be delivered (`pending` or `leased`) was accepted (or replayed), if
+   * any: how far behind delivery is (a metric, read on each scrape). */
+  oldestPendingAt(): Promise<number | undefined>
   counts(): Promise<StateCounts>
   /** The cached contact id for `key`, unless expired at `now`. */
   getContact(key: string, now: number): Promise<string | undefined>
