@@ -53,6 +53,8 @@ export const QUICK_DELIVERY = {
   requestTimeoutMs: 2_000,
   leaseMs: 1_500,
   drainMs: 1_000,
+  circuitProbeBaseMs: 200,
+  circuitProbeMaxMs: 1_000,
 }
 
 export interface ConfigOptions {

@@ -1,6 +1,6 @@
 // Prometheus metrics (prom-client), one registry per app so several apps can live in one process.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { StateCounts } from '@qualtrics-relay/core/server'
+import type { CircuitSnapshot, CircuitState, StateCounts } from '@qualtrics-relay/core/server'
 
 export interface ProxyMetrics {
   registry: Registry
@@ -15,16 +15,31 @@ export interface ProxyMetrics {
   deliveryLatency: Histogram<'action'>
   httpDuration: Histogram<'method' | 'route' | 'status'>
   refused: Counter<'code'>
+  circuitOpened: Counter
 }
+
+const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'open', 'probing']
 
 export interface MetricsOptions {
   /** Reads the queue depth on each scrape. */
   queueDepth?: () => Promise<StateCounts>
+  /** Reads the Qualtrics circuit on each scrape. */
+  circuitState?: () => Promise<CircuitSnapshot>
+  /** Reads when the oldest undelivered item was accepted, on each scrape. */
+  oldestPendingAt?: () => Promise<number | undefined>
+  /** Epoch ms, for the age of the oldest item. Default `Date.now`. */
+  now?: () => number
   /** Process metrics (CPU, memory, event loop). Default: true. */
   processMetrics?: boolean
 }
 
-export function createMetrics({ queueDepth, processMetrics = true }: MetricsOptions = {}): ProxyMetrics {
+export function createMetrics({
+  queueDepth,
+  circuitState,
+  oldestPendingAt,
+  now = Date.now,
+  processMetrics = true,
+}: MetricsOptions = {}): ProxyMetrics {
   const registry = new Registry()
   if (processMetrics) collectDefaultMetrics({ register: registry, prefix: 'relay_' })
   const registers = [registry]
@@ -42,6 +57,39 @@ export function createMetrics({ queueDepth, processMetrics = true }: MetricsOpti
           for (const [state, n] of Object.entries(counts)) this.set({ state }, n)
         } catch {
           // A closed or failing store shows as missing values, not a failed scrape.
+        }
+      },
+    })
+  }
+
+  if (circuitState) {
+    new Gauge({
+      name: 'relay_qualtrics_circuit_state',
+      help: 'The Qualtrics circuit: 1 for the state it is in (closed: sending; open: Qualtrics failing, items held back; probing: one request testing Qualtrics), 0 for the others.',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        try {
+          const { state } = await circuitState()
+          for (const s of CIRCUIT_STATES) this.set({ state: s }, s === state ? 1 : 0)
+        } catch {
+          // shown as missing values, not a failed scrape
+        }
+      },
+    })
+  }
+
+  if (oldestPendingAt) {
+    new Gauge({
+      name: 'relay_oldest_pending_age_seconds',
+      help: 'Age of the oldest item not yet delivered (pending or in flight), since it was accepted or replayed; 0 when none.',
+      registers,
+      async collect() {
+        try {
+          const at = await oldestPendingAt()
+          this.set(at === undefined ? 0 : Math.max(0, now() - at) / 1000)
+        } catch {
+          // shown as missing, not a failed scrape
         }
       },
     })
@@ -116,6 +164,11 @@ export function createMetrics({ queueDepth, processMetrics = true }: MetricsOpti
       name: 'relay_requests_refused_total',
       help: 'Requests refused as a whole, by error code.',
       labelNames: ['code'],
+      registers,
+    }),
+    circuitOpened: new Counter({
+      name: 'relay_qualtrics_circuit_opened_total',
+      help: 'Times the Qualtrics circuit opened (calls failed across the board: 5xx, timeouts, network errors).',
       registers,
     }),
   }

@@ -9,6 +9,7 @@ import {
   createDeliveryEngine,
   createQualtricsClient,
   type DeliveryEngine,
+  type DeliveryStore,
   type QualtricsCallLog,
   type QualtricsLogger,
 } from '@qualtrics-relay/core/server'
@@ -83,11 +84,14 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
 
   try {
     const { requestTimeoutMs, ...engineOptions } = config.delivery
-    const started: { engine?: DeliveryEngine } = {}
+    const started: { engine?: DeliveryEngine; store?: DeliveryStore } = {}
     const metrics = createMetrics({
       processMetrics: options.processMetrics ?? true,
       queueDepth: async () =>
         started.engine ? started.engine.counts() : { pending: 0, leased: 0, delivered: 0, dead: 0 },
+      circuitState: async () =>
+        started.engine ? started.engine.circuitState() : { state: 'closed', failures: 0, failedProbes: 0 },
+      oldestPendingAt: async () => started.store?.oldestPendingAt(),
     })
     const client = createQualtricsClient({
       ...target,
@@ -97,6 +101,7 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
 
     if (config.storage.path !== ':memory:') mkdirSync(dirname(config.storage.path), { recursive: true })
     const store = createSqliteStore({ path: config.storage.path })
+    started.store = store
     cleanups.push(() => store.close())
 
     const allowedWorkflows = new Set<string>()
@@ -274,4 +279,7 @@ function wireEngineMetrics(engine: DeliveryEngine, metrics: ProxyMetrics): void 
   engine.on('deadLettered', ({ item, error }) =>
     metrics.deadLettered.inc({ action: item.action, code: error.code }),
   )
+  engine.on('circuit', ({ from, to }) => {
+    if (from === 'closed' && to === 'open') metrics.circuitOpened.inc()
+  })
 }

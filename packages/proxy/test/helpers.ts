@@ -23,6 +23,8 @@ export const FAST_DELIVERY = {
   burst: 200,
   requestTimeoutMs: 1_000,
   drainMs: 2_000,
+  circuitProbeBaseMs: 50,
+  circuitProbeMaxMs: 500,
 }
 
 export interface LogSink {

@@ -6,6 +6,7 @@ import {
   ADMIN_TOKEN,
   contactItem,
   delivered,
+  FAST_DELIVERY,
   messageId,
   postBatch,
   purchaseItem,
@@ -89,6 +90,7 @@ describe('probes and metrics', () => {
     expect(ready.json).toEqual({
       status: 'ready',
       checks: { storage: { ok: true }, qualtrics: { ok: true } },
+      qualtricsCircuit: { state: 'closed', failedProbes: 0 },
     })
 
     h.sandbox.setFaults([{ kind: 'http-error', status: 401, route: 'whoami', errorCode: 'AUTH_FAILED' }])
@@ -127,6 +129,56 @@ describe('probes and metrics', () => {
     expect(text).toContain(
       'relay_http_request_duration_seconds_bucket{le="0.001",method="POST",route="/v1/batch",status="202"}',
     )
+  })
+
+  it('shows the Qualtrics circuit and the oldest undelivered item’s age in /readyz and /metrics through an outage', async () => {
+    harness = await startHarness({
+      config: { readiness: { cacheMs: 0 }, delivery: { ...FAST_DELIVERY, circuitFailureThreshold: 2 } },
+    })
+    const h = harness
+    const metric = async (name: string) => {
+      const line = (await request(`${h.url}/metrics`)).text.split('\n').find((l) => l.startsWith(`${name} `))
+      return line === undefined ? undefined : Number(line.slice(name.length + 1))
+    }
+    expect(await metric('relay_qualtrics_circuit_state{state="closed"}')).toBe(1)
+    expect(await metric('relay_oldest_pending_age_seconds')).toBe(0)
+
+    // Every Qualtrics route answers 503.
+    h.sandbox.setFaults([{ kind: 'http-error', status: 503 }])
+    const item = purchaseItem(h.sandbox)
+    await postBatch(h.url, { writeKey: 'wk_test', items: [item] })
+    await waitFor(async () =>
+      (await metric('relay_qualtrics_circuit_state{state="closed"}')) === 0 ? true : undefined,
+    )
+    const body = (await request(`${h.url}/readyz`)).json as { qualtricsCircuit: Record<string, unknown> }
+    expect(body.qualtricsCircuit).toMatchObject({
+      state: expect.stringMatching(/^(open|probing)$/),
+      openedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      nextProbeAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    })
+    expect(await metric('relay_qualtrics_circuit_opened_total')).toBe(1)
+    await waitFor(async () => ((await metric('relay_oldest_pending_age_seconds')) ?? 0) > 0 || undefined)
+    // held back, not spending attempts
+    const status = (await request(`${h.url}/v1/messages/${item.messageId}?writeKey=wk_test`)).json as {
+      items: { state: string }[]
+    }
+    expect(status.items[0]?.state).not.toBe('dead')
+
+    h.sandbox.setFaults([])
+    await delivered(h.url, item.messageId)
+    expect(await metric('relay_qualtrics_circuit_state{state="closed"}')).toBe(1)
+    expect(await metric('relay_oldest_pending_age_seconds')).toBe(0)
+    expect((await request(`${h.url}/readyz`)).json).toMatchObject({
+      qualtricsCircuit: { state: 'closed', failedProbes: 0 },
+    })
+    const circuitLines = h.logs.lines
+      .map((l) => JSON.parse(l) as { msg: string; level: number })
+      .filter((l) => /circuit (open|closed)/.test(l.msg))
+      .map((l) => l.msg)
+    expect(circuitLines).toEqual([
+      'Qualtrics calls fail across the board (5xx, timeouts, network): circuit open, sending stopped; probing with one request',
+      'Qualtrics answers again: circuit closed, sending resumed',
+    ])
   })
 
   it('writes one JSON log line per request with method, route, status, ms and request id', async () => {

@@ -147,6 +147,8 @@ function statements(schema: string) {
                           next_attempt_at = $1, due_at = $1
       WHERE state = 'dead'`,
     nextDue: `SELECT min(due_at) AS at FROM ${items} WHERE due_at IS NOT NULL`,
+    // Unsettled rows are the ones with a due time (items_due); O(unsettled), read once per scrape.
+    oldestPending: `SELECT min(created_at) AS at FROM ${items} WHERE due_at IS NOT NULL`,
     counts: `SELECT state, count(*) AS n FROM ${items} GROUP BY state`,
     getContact: `SELECT contact_id FROM ${contacts} WHERE key = $1 AND expires_at > $2`,
     putContacts: `
@@ -316,6 +318,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     async nextDueAt() {
       const { rows } = await query<{ at: number | null }>('read the next due time', sql.nextDue)
+      return rows[0]?.at ?? undefined
+    },
+
+    async oldestPendingAt() {
+      const { rows } = await query<{ at: number | null }>('read the oldest pending item', sql.oldestPending)
       return rows[0]?.at ?? undefined
     },
 

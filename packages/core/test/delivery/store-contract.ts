@@ -236,7 +236,8 @@ export function describeStoreContract(
 
     it('claims an item once in a claim, however often it was claimed and rescheduled before', () =>
       withStore(async (store) => {
-        const [{ id }] = (await store.accept([item('again')], T0)) as [{ id: string }]
+        const id = item('again').id
+        await store.accept([item('again')], T0)
         const retry = (now: number, nextAttemptAt: number) =>
           store.scheduleRetry(id, 'e1', { now, nextAttemptAt, attempts: 0, error: error('held back', now) })
         await store.claim({ now: T0, limit: 10, leaseMs: LEASE, owner: 'e1' })

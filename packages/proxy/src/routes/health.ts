@@ -1,5 +1,5 @@
-// GET /healthz (the process answers), GET /readyz (storage answers and the Qualtrics token works),
-// GET /metrics (Prometheus).
+// GET /healthz (the process answers), GET /readyz (storage answers and the Qualtrics token works;
+// the body also shows the Qualtrics circuit), GET /metrics (Prometheus).
 import { RelayError } from '@qualtrics-relay/core'
 import type { Request, Response } from 'express'
 import type { AppContext } from '../context'
@@ -57,13 +57,30 @@ export function readyRoute(ctx: AppContext) {
     }
   }
 
+  /** The delivery engine's view of Qualtrics, for people (the status code does not depend on it). */
+  async function circuit(): Promise<Record<string, unknown> | undefined> {
+    try {
+      const c = await ctx.engine.circuitState()
+      return {
+        state: c.state,
+        ...(c.openedAt === undefined ? {} : { openedAt: new Date(c.openedAt).toISOString() }),
+        ...(c.nextProbeAt === undefined ? {} : { nextProbeAt: new Date(c.nextProbeAt).toISOString() }),
+        failedProbes: c.failedProbes,
+      }
+    } catch {
+      return undefined
+    }
+  }
+
   return async (_req: Request, res: Response): Promise<void> => {
-    const [store, token] = await Promise.all([storage(), qualtrics()])
+    const [store, token, qualtricsCircuit] = await Promise.all([storage(), qualtrics(), circuit()])
     const ready = store.ok && token.ok
     res.setHeader('Cache-Control', 'no-store')
-    res
-      .status(ready ? 200 : 503)
-      .json({ status: ready ? 'ready' : 'not ready', checks: { storage: store, qualtrics: token } })
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'not ready',
+      checks: { storage: store, qualtrics: token },
+      ...(qualtricsCircuit === undefined ? {} : { qualtricsCircuit }),
+    })
   }
 }
 
