@@ -72,9 +72,10 @@ function readProxyConfig(options: DemoOptions, siteOrigins: readonly string[]): 
     const base = env.INIT_CWD ?? process.cwd()
     return loadConfig({ configPath: isAbsolute(file) ? file : resolve(base, file), env })
   }
-  const token = env.QUALTRICS_API_TOKEN
-  // With a token and no file, loadConfig explains that a file is required.
-  if (token !== undefined && token !== '') return loadConfig({ env })
+  // Any Qualtrics setting means a real account was meant: loadConfig then says what is missing (a file,
+  // the token) instead of the demo quietly running against the sandbox. The demo config asks for
+  // sandbox mode by name.
+  if (env.QUALTRICS_API_TOKEN || env.QUALTRICS_DATACENTER || env.QUALTRICS_BASE_URL) return loadConfig({ env })
   return parseConfig(
     env,
     demoConfigText(siteOrigins, options.proxyPort, options.sandboxPort),

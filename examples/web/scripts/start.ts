@@ -1,6 +1,6 @@
-// `pnpm start`: the proxy (in sandbox mode without QUALTRICS_API_TOKEN, which also starts the sandbox)
-// and the demo site, until Ctrl-C. Ports: WEB_PORT (5173), PORT (8787, the proxy's own variable),
-// SANDBOX_PORT (8788). See README.md for running against real Qualtrics.
+// `pnpm start`: the proxy (in sandbox mode, which the built-in demo configuration asks for by name; with a
+// QUALTRICS_* variable set, against real Qualtrics, from RELAY_CONFIG) and the demo site, until Ctrl-C.
+// Ports: WEB_PORT (5173), PORT (8787, the proxy's own variable), SANDBOX_PORT (8788). See README.md for running against real Qualtrics.
 import { ConfigError } from '@qualtrics-relay/core'
 import { startDemo, type RunningDemo } from './demo-servers'
 

@@ -79,7 +79,7 @@ describe('with the proxy in sandbox mode', () => {
     }
     const config = parseConfig(
       {},
-      fileConfig({ sandbox: { port: 0, host: '127.0.0.1' } }, placeholders),
+      fileConfig({ mode: 'sandbox', sandbox: { port: 0, host: '127.0.0.1' } }, placeholders),
       'e2e',
     )
     proxy = await startServer(config, { logDestination: quiet(), processMetrics: false, closeGraceMs: 2000 })

@@ -17,6 +17,8 @@ export type RelayErrorCode =
   | 'CONTACT_NOT_FOUND'
   | 'DELIVERY_FAILED'
   | 'STORAGE_ERROR'
+  /** The process ran out of something (file descriptors, memory): retryable, never the request's fault. */
+  | 'RESOURCE_EXHAUSTED'
   // Refusals of the proxy's HTTP API
   | 'BAD_REQUEST'
   | 'MALFORMED_JSON'

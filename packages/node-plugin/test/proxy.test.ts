@@ -42,6 +42,7 @@ const mappings = [
 
 beforeAll(async () => {
   const file = {
+    mode: 'sandbox',
     server: { port: 0, host: '127.0.0.1' },
     storage: { path: ':memory:' },
     rateLimits: { perIp: false, perWriteKey: false },

@@ -1,7 +1,7 @@
 // qualtrics-relay-proxy — start the proxy, check the token, list and replay dead letters.
 //
-//   qualtrics-relay-proxy [start] [--config <file>]
-//   qualtrics-relay-proxy check [--config <file>]
+//   qualtrics-relay-proxy [start] [--config <file>] [--sandbox]
+//   qualtrics-relay-proxy check [--config <file>] [--sandbox]
 //   qualtrics-relay-proxy dead-letters list [--url <proxy>] [--limit <n>] [--after <id>]
 //   qualtrics-relay-proxy dead-letters replay (--all | <id>…) [--url <proxy>]
 //
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError, RelayError } from '@qualtrics-relay/core'
 import { createQualtricsClient } from '@qualtrics-relay/core/server'
 import { startSandbox } from '@qualtrics-relay/sandbox'
-import { DEFAULTS, loadConfig, readAdminToken, type Env } from './config'
+import { DEFAULTS, loadConfig, readAdminToken, type Env, type ProxyConfig } from './config'
 import { installShutdownHandlers, startServer } from './server'
 
 export interface CliIo {
@@ -25,20 +25,21 @@ export interface CliIo {
 }
 
 const USAGE = `Usage:
-  qualtrics-relay-proxy [start] [--config <file>]        start the proxy (sandbox mode without QUALTRICS_API_TOKEN)
-  qualtrics-relay-proxy check [--config <file>]          verify the token (whoami) and list directories
+  qualtrics-relay-proxy [start] [--config <file>] [--sandbox]   start the proxy
+  qualtrics-relay-proxy check [--config <file>] [--sandbox]     verify the token (whoami) and list directories
   qualtrics-relay-proxy dead-letters list [--url <url>] [--limit <n>] [--after <id>]
   qualtrics-relay-proxy dead-letters replay (--all | <id>...) [--url <url>]
 
 Options:
-  --config <file>  config file (default: $RELAY_CONFIG, else the built-in demo config in sandbox mode)
+  --config <file>  config file (default: $RELAY_CONFIG; with --sandbox and no file, the built-in demo config)
+  --sandbox        mode "sandbox": start a local Qualtrics simulator and call nothing else (no token needed)
   --url <url>      the running proxy, for dead-letters (default: http://127.0.0.1:${DEFAULTS.port})
   --limit <n>      dead letters per page, 1-1000 (default 100)
   --after <id>     list dead letters after this id (paging)
   --all            replay every dead letter
   -h, --help       show this help
 
-Environment: QUALTRICS_API_TOKEN, QUALTRICS_DATACENTER, QUALTRICS_BASE_URL, RELAY_CONFIG,
+Environment: QUALTRICS_API_TOKEN, QUALTRICS_DATACENTER, QUALTRICS_BASE_URL, RELAY_CONFIG, RELAY_MODE,
 RELAY_ADMIN_TOKEN (admin API and dead-letters commands), PORT, HOST, RELAY_LOG_LEVEL.`
 
 const OPTIONS = {
@@ -47,12 +48,13 @@ const OPTIONS = {
   limit: { type: 'string' },
   after: { type: 'string' },
   all: { type: 'boolean' },
+  sandbox: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
 const ALLOWED: Record<string, readonly string[]> = {
-  start: ['config'],
-  check: ['config'],
+  start: ['config', 'sandbox'],
+  check: ['config', 'sandbox'],
   'dead-letters list': ['url', 'limit', 'after'],
   'dead-letters replay': ['url', 'all'],
 }
@@ -94,9 +96,9 @@ export async function main(argv: readonly string[], io: CliIo = consoleIo()): Pr
   try {
     switch (command) {
       case 'start':
-        return await start(configOptions(values.config, io), io)
+        return await start(configOptions(values, io), io)
       case 'check':
-        return await check(configOptions(values.config, io), io)
+        return await check(configOptions(values, io), io)
       case 'dead-letters list':
         return await listDeadLetters(values, io)
       default:
@@ -112,18 +114,28 @@ export async function main(argv: readonly string[], io: CliIo = consoleIo()): Pr
   }
 }
 
-function configOptions(configPath: string | undefined, io: CliIo): { configPath?: string; env?: Env } {
+type ConfigOptions = Parameters<typeof loadConfig>[0]
+
+function configOptions(values: { config?: string; sandbox?: boolean }, io: CliIo): ConfigOptions {
   return {
-    ...(configPath === undefined ? {} : { configPath }),
+    ...(values.config === undefined ? {} : { configPath: values.config }),
     ...(io.env === undefined ? {} : { env: io.env }),
+    ...(values.sandbox ? { mode: 'sandbox' as const } : {}),
   }
 }
 
-async function start(options: { configPath?: string; env?: Env }, io: CliIo): Promise<number> {
+/** `sandbox` or `qualtrics (https://iad1.qualtrics.com)`: for the start-up line and `check`. */
+function describeMode(config: ProxyConfig): string {
+  const q = config.qualtrics
+  if (q.mode === 'sandbox') return 'sandbox'
+  return `qualtrics (${q.baseUrl ?? `https://${q.datacenter ?? '?'}.qualtrics.com`})`
+}
+
+async function start(options: ConfigOptions, io: CliIo): Promise<number> {
   const config = loadConfig(options)
   const running = await startServer(config)
   installShutdownHandlers(running, io.exit ?? ((code) => process.exit(code)))
-  io.err(`qualtrics-relay proxy listening on ${running.url}`)
+  io.err(`qualtrics-relay proxy listening on ${running.url}, mode ${describeMode(config)}`)
   if (running.sandbox) {
     io.err(`sandbox mode: Qualtrics simulated at ${running.sandbox.url}`)
     for (const wk of running.config.writeKeys.values()) {
@@ -133,8 +145,9 @@ async function start(options: { configPath?: string; env?: Env }, io: CliIo): Pr
   return 0
 }
 
-async function check(options: { configPath?: string; env?: Env }, io: CliIo): Promise<number> {
+async function check(options: ConfigOptions, io: CliIo): Promise<number> {
   const config = loadConfig(options)
+  io.out(`mode: ${describeMode(config)}`)
   const sandbox =
     config.qualtrics.mode === 'sandbox' ? await startSandbox({ port: 0, host: '127.0.0.1' }) : undefined
   try {
@@ -148,10 +161,10 @@ async function check(options: { configPath?: string; env?: Env }, io: CliIo): Pr
     const me = await client.whoami()
     io.out(`token ok: ${me.userName} (${me.userId}), brand ${me.brandId}${sandbox ? ' [sandbox]' : ''}`)
     const directories = await client.listDirectories()
-    io.out(`${directories.length} director${directories.length === 1 ? 'y' : 'ies'}:`)
+    io.out(`${directories.length} director${directories.length === 1 ? 'y' : 'ies'}${directories.length ? ':' : ''}`)
     for (const d of directories) {
       io.out(
-        `  ${d.directoryId}  ${d.name}${d.isDefault ? ' (default)' : ''}${d.contactCount === undefined ? '' : `, ${d.contactCount} contacts`}`,
+        `  ${d.directoryId}  ${d.name}${d.isDefault ? ' (default)' : ''}${d.contactCount === undefined ? '' : `, ${count(d.contactCount, 'contact')}`}`,
       )
     }
     return 0
@@ -230,9 +243,7 @@ async function listDeadLetters(values: AdminValues, io: CliIo): Promise<number> 
       `${d.id}  ${d.action}  message ${d.messageId}  mapping ${d.mappingId}  attempts ${d.attempts}  ${d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : ''}`.trimEnd(),
     )
   }
-  io.err(
-    `${body.deadLetters.length} dead letter${body.deadLetters.length === 1 ? '' : 's'}${body.next ? ` (more: --after ${body.next})` : ''}`,
-  )
+  io.err(`${count(body.deadLetters.length, 'dead letter')}${body.next ? ` (more: --after ${body.next})` : ''}`)
   return 0
 }
 
@@ -249,8 +260,21 @@ async function replay(values: AdminValues, ids: string[], io: CliIo): Promise<nu
     method: 'POST',
     body: JSON.stringify(values.all ? {} : { ids }),
   })) as { replayed: number }
-  io.out(`replayed ${body.replayed}`)
+  const asked = values.all ? undefined : new Set(ids).size
+  io.out(`replayed ${count(body.replayed, 'dead letter')}${asked === undefined ? '' : ` of ${asked} asked for`}`)
+  if (asked !== undefined && body.replayed < asked) {
+    const missing = asked - body.replayed
+    io.err(
+      `error: ${count(missing, 'id')} given ${missing === 1 ? 'is' : 'are'} not a dead letter (unknown, or already replayed or delivered); see "dead-letters list"`,
+    )
+    return 1
+  }
   return 0
+}
+
+/** `1 dead letter`, `2 dead letters`. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
 }
 
 function consoleIo(): CliIo {

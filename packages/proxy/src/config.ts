@@ -27,7 +27,16 @@ export const ENV = {
   port: 'PORT',
   host: 'HOST',
   logLevel: 'RELAY_LOG_LEVEL',
+  mode: 'RELAY_MODE',
 } as const
+
+/**
+ * Where the proxy delivers. `qualtrics` (the default) needs QUALTRICS_API_TOKEN; `sandbox` starts the
+ * local simulator and talks to nothing else. Sandbox mode is only ever used when asked for by name.
+ */
+export const MODES = ['qualtrics', 'sandbox'] as const
+export type ProxyMode = (typeof MODES)[number]
+const MODE_MESSAGE = 'must be "qualtrics" or "sandbox"'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -84,6 +93,12 @@ export interface ProxyConfig {
     trustProxy: boolean | number | string
     maxBodyBytes: number
     maxBatchItems: number
+    /** Time a client has to send a request's headers, in ms (Node's `headersTimeout`). */
+    headersTimeoutMs: number
+    /** Time a client has to send a whole request, body included, in ms (Node's `requestTimeout`). */
+    requestTimeoutMs: number
+    /** Open connections one client address may hold; more are closed at once. 0: no limit. */
+    maxConnectionsPerAddress: number
   }
   storage: { path: string }
   qualtrics: QualtricsTarget
@@ -192,6 +207,7 @@ const DeliverySchema = strictObject({
 
 const FileSchema = strictObject({
   $schema: v.optional(v.string()),
+  mode: v.optional(v.picklist(MODES, MODE_MESSAGE)),
   server: v.optional(
     strictObject({
       host: v.optional(nonEmpty('a host name or address')),
@@ -204,6 +220,9 @@ const FileSchema = strictObject({
       ),
       maxBodyBytes: v.optional(int(1024, 10 * 1024 * 1024)),
       maxBatchItems: v.optional(int(1, 10_000)),
+      headersTimeoutMs: v.optional(int(1_000, 120_000)),
+      requestTimeoutMs: v.optional(int(1_000, 300_000)),
+      maxConnectionsPerAddress: v.optional(int(0, 100_000)),
     }),
     {},
   ),
@@ -240,6 +259,9 @@ export const DEFAULTS = {
   port: 8787,
   maxBodyBytes: 100 * 1024,
   maxBatchItems: 100,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxConnectionsPerAddress: 64,
   storagePath: 'qualtrics-relay.db',
   perIp: { perMinute: 600, burst: 120 },
   perWriteKey: { perMinute: 30_000, burst: 3_000 },
@@ -253,6 +275,7 @@ export const DEFAULTS = {
  * site on Vite's usual origins, with one mapping per action pointing at the sandbox's seeded ids.
  */
 export const DEMO_CONFIG = {
+  mode: 'sandbox',
   storage: { path: ':memory:' },
   writeKeys: {
     wk_demo: {
@@ -296,23 +319,19 @@ const PRINTABLE = /^[\x21-\x7e]+$/
  * Parses the config file's text (or `undefined` when there is no file) together with the environment.
  * Pure: reads nothing but its arguments. Throws one ConfigError listing every problem.
  */
-export function parseConfig(env: Env, fileText: string | undefined, source = 'config file'): ProxyConfig {
+export interface ConfigOverrides {
+  /** The mode asked for on the command line (`--sandbox`); wins over RELAY_MODE and the file. */
+  mode?: ProxyMode
+}
+
+export function parseConfig(
+  env: Env,
+  fileText: string | undefined,
+  source = 'config file',
+  overrides: ConfigOverrides = {},
+): ProxyConfig {
   const issues: FieldIssue[] = []
   const bad = (path: string, message: string) => issues.push({ path, message })
-
-  // --- secrets and switches from the environment
-  const apiToken = env[ENV.apiToken]
-  const sandboxMode = apiToken === undefined || apiToken === ''
-  if (!sandboxMode && !PRINTABLE.test(apiToken)) {
-    bad(`env.${ENV.apiToken}`, `must be printable ASCII without spaces (Received: ${maskSecret(apiToken)})`)
-  }
-  const adminToken = env[ENV.adminToken] === '' ? undefined : env[ENV.adminToken]
-  if (adminToken !== undefined && !(PRINTABLE.test(adminToken) && adminToken.length >= 16)) {
-    bad(
-      `env.${ENV.adminToken}`,
-      `must be at least 16 printable characters without spaces (Received: ${maskSecret(adminToken)})`,
-    )
-  }
 
   // --- the file: each section is checked on its own, so one bad section hides no other problem
   let file: Partial<FileInput> = {}
@@ -327,12 +346,44 @@ export function parseConfig(env: Env, fileText: string | undefined, source = 'co
       ])
     }
     file = parseSections(raw, issues)
-  } else if (sandboxMode) {
-    file = parseSections(DEMO_CONFIG, issues)
-  } else {
+  }
+
+  // --- the mode: sandbox only when asked for by name (flag, RELAY_MODE or the file's "mode")
+  let envMode = (env[ENV.mode] || undefined) as ProxyMode | undefined
+  if (envMode !== undefined && !MODES.includes(envMode)) {
+    bad(`env.${ENV.mode}`, `${MODE_MESSAGE} (Received: ${describeValue(envMode)})`)
+    envMode = undefined
+  }
+  const mode: ProxyMode = overrides.mode ?? envMode ?? file.mode ?? 'qualtrics'
+  const sandboxMode = mode === 'sandbox'
+  const askSandbox = `for a local try without Qualtrics, start with --sandbox (or "mode": "sandbox")`
+  if (fileText === undefined) {
+    if (sandboxMode) file = parseSections(DEMO_CONFIG, issues)
+    else
+      bad(
+        '(file)',
+        `is required: give one with --config <path> or ${ENV.config} (it lists the write keys); ${askSandbox}`,
+      )
+  }
+
+  // --- secrets from the environment
+  const apiToken = env[ENV.apiToken] || undefined
+  const inSandbox = `is not used in mode "sandbox", which talks to its own sandbox only: unset it, or use mode "qualtrics"`
+  if (sandboxMode) {
+    if (apiToken !== undefined) bad(`env.${ENV.apiToken}`, `${inSandbox} (Received: ${maskSecret(apiToken)})`)
+  } else if (apiToken === undefined) {
     bad(
-      '(file)',
-      `is required when ${ENV.apiToken} is set: give one with --config <path> or ${ENV.config} (it lists the write keys)`,
+      `env.${ENV.apiToken}`,
+      `is required in mode "qualtrics" (the default): the Qualtrics API token; ${askSandbox} (Received: undefined)`,
+    )
+  } else if (!PRINTABLE.test(apiToken)) {
+    bad(`env.${ENV.apiToken}`, `must be printable ASCII without spaces (Received: ${maskSecret(apiToken)})`)
+  }
+  const adminToken = env[ENV.adminToken] === '' ? undefined : env[ENV.adminToken]
+  if (adminToken !== undefined && !(PRINTABLE.test(adminToken) && adminToken.length >= 16)) {
+    bad(
+      `env.${ENV.adminToken}`,
+      `must be at least 16 printable characters without spaces (Received: ${maskSecret(adminToken)})`,
     )
   }
 
@@ -347,6 +398,8 @@ export function parseConfig(env: Env, fileText: string | undefined, source = 'co
       datacenterPath,
       `must look like "iad1": lower-case letters, digits and "-" (Received: ${describeValue(datacenter)})`,
     )
+  } else if (datacenter !== undefined && sandboxMode) {
+    bad(datacenterPath, `${inSandbox} (Received: ${describeValue(datacenter)})`)
   }
   if (baseUrl !== undefined) {
     const url = safeUrl(baseUrl)
@@ -355,12 +408,23 @@ export function parseConfig(env: Env, fileText: string | undefined, source = 'co
         baseUrlPath,
         `must be an http(s) URL without user info, query or fragment (Received: ${describeUrl(baseUrl)})`,
       )
-    } else extraOrigin = url.origin
-    if (sandboxMode)
-      bad(baseUrlPath, `is only used with ${ENV.apiToken}; without a token the proxy starts its own sandbox`)
+    } else if (sandboxMode) bad(baseUrlPath, `${inSandbox} (Received: ${describeUrl(baseUrl)})`)
+    else extraOrigin = url.origin
   }
   if (!sandboxMode && datacenter === undefined && baseUrl === undefined) {
-    bad(`env.${ENV.datacenter}`, `is required when ${ENV.apiToken} is set, e.g. "iad1" (Received: undefined)`)
+    bad(
+      `env.${ENV.datacenter}`,
+      `is required in mode "qualtrics", e.g. "iad1" (or ${ENV.baseUrl}) (Received: undefined)`,
+    )
+  }
+
+  const headersMs = file.server?.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs
+  const requestMs = file.server?.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs
+  if (headersMs > requestMs) {
+    bad(
+      'server.headersTimeoutMs',
+      `must not exceed server.requestTimeoutMs (${requestMs}): the headers are part of the request (Received: ${headersMs})`,
+    )
   }
 
   // --- server values overridable by env
@@ -441,7 +505,7 @@ export function parseConfig(env: Env, fileText: string | undefined, source = 'co
     ? { mode: 'sandbox', host: file.sandbox?.host ?? DEFAULTS.sandboxHost, port: file.sandbox?.port ?? 0 }
     : {
         mode: 'qualtrics',
-        apiToken: apiToken,
+        apiToken: apiToken as string,
         ...(datacenter === undefined ? {} : { datacenter }),
         ...(baseUrl === undefined ? {} : { baseUrl }),
       }
@@ -452,6 +516,9 @@ export function parseConfig(env: Env, fileText: string | undefined, source = 'co
       trustProxy: file.server?.trustProxy ?? false,
       maxBodyBytes: file.server?.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
       maxBatchItems: file.server?.maxBatchItems ?? DEFAULTS.maxBatchItems,
+      headersTimeoutMs: file.server?.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs,
+      requestTimeoutMs: file.server?.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+      maxConnectionsPerAddress: file.server?.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress,
     },
     storage: { path: file.storage?.path ?? DEFAULTS.storagePath },
     qualtrics,
@@ -503,7 +570,7 @@ function parseWriteKey(
     } else if (!ctx.sandboxMode) {
       bad(
         path,
-        `${value} can only be used in sandbox mode (without ${ENV.apiToken}) (Received: ${describeValue(value)})`,
+        `${value} can only be used in mode "sandbox" (Received: ${describeValue(value)})`,
       )
     }
     return true
@@ -527,7 +594,13 @@ function parseWriteKey(
   }
   const addWorkflow = (value: string, path: string) => {
     if (placeholderOk(value, path, 'workflowUrl')) workflowUrls.add(value)
-    else if (!isQualtricsUrl(value, ctx.workflowOrigins)) {
+    else if (ctx.sandboxMode) {
+      // Refused rather than rerouted: sandbox mode calls no host but its own sandbox.
+      bad(
+        path,
+        `must be ${describeValue(SANDBOX_PLACEHOLDERS.workflowUrl)} in mode "sandbox", which calls no host but its own sandbox (Received: ${describeUrl(value)})`,
+      )
+    } else if (!isQualtricsUrl(value, ctx.workflowOrigins)) {
       const where = ctx.workflowOrigins.length ? ` or ${ctx.workflowOrigins.join(', ')}` : ''
       bad(path, `must be an https URL on a *.qualtrics.com host${where} (Received: ${describeUrl(value)})`)
     } else workflowUrls.add(new URL(value).href)
@@ -664,7 +737,9 @@ export interface LoadedConfig {
  * Finds the config file (`--config <path>` wins over `RELAY_CONFIG`), reads it and the environment, and
  * parses both. A relative `storage.path` is resolved against the config file's folder.
  */
-export function loadConfig(options: { configPath?: string; env?: Env } = {}): ProxyConfig {
+export function loadConfig(
+  options: { configPath?: string; env?: Env; mode?: ProxyMode } = {},
+): ProxyConfig {
   const env = options.env ?? process.env
   const path = options.configPath ?? (env[ENV.config] || undefined)
   let text: string | undefined
@@ -678,7 +753,8 @@ export function loadConfig(options: { configPath?: string; env?: Env } = {}): Pr
       ])
     }
   }
-  const config = parseConfig(env, text, path ?? 'the environment (no config file)')
+  const overrides: ConfigOverrides = options.mode === undefined ? {} : { mode: options.mode }
+  const config = parseConfig(env, text, path ?? 'the environment (no config file)', overrides)
   if (path !== undefined && config.storage.path !== ':memory:') {
     config.storage = { path: resolve(dirname(path), config.storage.path) }
   }

@@ -8,6 +8,7 @@ import { HttpError } from './http-error'
 import type { Logger } from './logger'
 import type { ProxyMetrics } from './metrics'
 import type { Cors } from './security/cors'
+import type { StorageGuard } from './storage-guard'
 import { createRateLimiter, type RateLimiter } from './security/rate-limit'
 
 /** What `createApp` needs. Everything is built and validated by the caller (see server.ts). */
@@ -23,6 +24,8 @@ export interface AppDeps {
   workflowOrigins?: readonly string[]
   /** Epoch ms. Default `Date.now`. */
   now?: () => number
+  /** Watches the database files (see storage-guard.ts). Default: nothing to watch. */
+  storageGuard?: StorageGuard
 }
 
 export interface AppContext extends Required<Omit<AppDeps, 'now'>> {
@@ -81,6 +84,7 @@ export function createContext(deps: AppDeps, cors: Cors): AppContext {
   return {
     ...deps,
     workflowOrigins: deps.workflowOrigins ?? [],
+    storageGuard: deps.storageGuard ?? { check: () => ({ ok: true }) },
     now,
     cors,
     writeKeyFromQuery: (req) => writeKeyNamed(req.query.writeKey, 'the writeKey query parameter'),

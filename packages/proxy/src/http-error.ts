@@ -17,6 +17,8 @@ export type HttpErrorCode = Extract<
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
+  | 'STORAGE_ERROR'
+  | 'RESOURCE_EXHAUSTED'
   | 'INTERNAL_ERROR'
 >
 

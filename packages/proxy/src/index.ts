@@ -12,6 +12,7 @@ export {
   DEFAULTS,
   ENV,
   SANDBOX_PLACEHOLDERS,
+  MODES,
 } from './config'
 export type {
   ProxyConfig,
@@ -22,8 +23,10 @@ export type {
   SandboxValues,
   LogLevel,
   Env,
+  ProxyMode,
+  ConfigOverrides,
 } from './config'
-export { signIdentity } from './security/identity'
+export { signIdentity, isCanonicalUserId } from './security/identity'
 export { HttpError } from './http-error'
 export type { HttpErrorCode } from './http-error'
 export { createLogger } from './logger'

@@ -16,6 +16,10 @@ export interface ProxyMetrics {
   httpDuration: Histogram<'method' | 'route' | 'status'>
   refused: Counter<'code'>
   circuitOpened: Counter
+  /** 1 when Qualtrics answered the last call (any status below 500), 0 when it did not (network, timeout, 5xx). */
+  qualtricsUp: Gauge
+  /** Connections closed at once because their address already held `maxConnectionsPerAddress`. */
+  connectionsRefused: Counter
 }
 
 const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'open', 'probing']
@@ -169,6 +173,14 @@ export function createMetrics({
     circuitOpened: new Counter({
       name: 'relay_qualtrics_circuit_opened_total',
       help: 'Times the Qualtrics circuit opened (calls failed across the board: 5xx, timeouts, network errors).',
+    qualtricsUp: new Gauge({
+      name: 'relay_qualtrics_up',
+      help: 'Whether Qualtrics answered the last call, token checks included (1: a status below 500), or not (0: network error, timeout, 5xx).',
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: 'relay_connections_refused_total',
+      help: 'Connections closed at once because their address already held server.maxConnectionsPerAddress.',
       registers,
     }),
   }

@@ -2,7 +2,7 @@
 // store, the delivery engine, the app, and the HTTP listener — and taking them down in the right order.
 import { mkdirSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { dirname } from 'node:path'
 import {
@@ -20,6 +20,7 @@ import { createApp } from './app'
 import { applySandboxValues, type ProxyConfig } from './config'
 import { createLogger, type Logger } from './logger'
 import { createMetrics, endpointLabel, type ProxyMetrics } from './metrics'
+import { createStorageGuard, type StorageGuard } from './storage-guard'
 
 type Sandbox = Awaited<ReturnType<typeof startSandbox>>
 
@@ -104,9 +105,14 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
     started.store = store
     cleanups.push(() => store.close())
 
+    const storageGuard = createStorageGuard(config.storage.path)
+    cleanups.push(watchStorage(storageGuard, logger))
+
     const allowedWorkflows = new Set<string>()
     for (const wk of config.writeKeys.values())
       for (const url of wk.allow.workflowUrls) allowedWorkflows.add(url)
+    // Sandbox mode calls no host but its sandbox (config.ts already refuses other workflow URLs there).
+    const sandboxOrigin = sandbox === undefined ? undefined : new URL(sandbox.url).origin
     const engine = createDeliveryEngine({
       ...engineOptions,
       client,
@@ -114,7 +120,9 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
       logger: logger.child({ component: 'delivery' }),
       isWorkflowUrlAllowed: (url) => {
         try {
-          return allowedWorkflows.has(new URL(url).href)
+          const parsed = new URL(url)
+          if (sandboxOrigin !== undefined && parsed.origin !== sandboxOrigin) return false
+          return allowedWorkflows.has(parsed.href)
         } catch {
           return false
         }
@@ -123,9 +131,19 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
     started.engine = engine
     wireEngineMetrics(engine, metrics)
 
-    const app = createApp({ config, engine, client, store, logger, metrics, workflowOrigins })
-    const server = createServer(app)
+    const app = createApp({ config, engine, client, store, logger, metrics, workflowOrigins, storageGuard })
+    const server = createServer(
+      {
+        // Slow clients: headers and whole requests have deadlines, checked every second (Node's default
+        // check runs every 30 s, and its request deadline is 300 s).
+        headersTimeout: config.server.headersTimeoutMs,
+        requestTimeout: config.server.requestTimeoutMs,
+        connectionsCheckingInterval: 1_000,
+      },
+      app,
+    )
     server.keepAliveTimeout = 5_000
+    limitConnectionsPerAddress(server, config.server.maxConnectionsPerAddress, metrics)
     server.on('clientError', answerUnparsable)
     await listen(server, config.server.port, config.server.host)
     const address = server.address() as AddressInfo
@@ -168,6 +186,46 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
   } catch (error) {
     await cleanup()
     throw error
+  }
+}
+
+/**
+ * Closes a new connection at once when its address already holds `max` (0: no limit), so one client
+ * cannot take every file descriptor (a slowloris) and shut everyone else out.
+ */
+function limitConnectionsPerAddress(server: Server, max: number, metrics: ProxyMetrics): void {
+  if (max <= 0) return
+  const open = new Map<string, number>()
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? 'unknown'
+    const n = open.get(address) ?? 0
+    if (n >= max) {
+      metrics.connectionsRefused.inc()
+      socket.destroy()
+      return
+    }
+    open.set(address, n + 1)
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1
+      if (left === 0) open.delete(address)
+      else open.set(address, left)
+    })
+  })
+}
+
+/** Looks at the database files every few seconds and logs once when they go missing or come back. */
+function watchStorage(guard: StorageGuard, logger: Logger): () => Promise<void> {
+  let failing = false
+  const timer = setInterval(() => {
+    const result = guard.check()
+    if (!result.ok && !failing) logger.error({ code: result.code }, result.message)
+    else if (result.ok && failing) logger.info({}, 'the database files are back as they were opened')
+    failing = !result.ok
+  }, 5_000)
+  timer.unref()
+  return () => {
+    clearInterval(timer)
+    return Promise.resolve()
   }
 }
 
@@ -257,6 +315,7 @@ function clientLogger(logger: Logger, metrics: ProxyMetrics): QualtricsLogger {
       status: fields.status === undefined ? 'none' : String(fields.status),
     })
     metrics.qualtricsDuration.observe({ method: fields.method, endpoint }, fields.ms / 1000)
+    metrics.qualtricsUp.set(fields.status !== undefined && fields.status < 500 ? 1 : 0)
   }
   return {
     info(fields, message) {

@@ -38,6 +38,9 @@ describe('parseConfig', () => {
       trustProxy: false,
       maxBodyBytes: 102400,
       maxBatchItems: 100,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      maxConnectionsPerAddress: 64,
     })
     expect(config.storage.path).toBe('qualtrics-relay.db')
     const wk = config.writeKeys.get('wk_site')
@@ -46,8 +49,8 @@ describe('parseConfig', () => {
     expect(wk?.mappings[0]?.trigger).toEqual(expect.objectContaining({}))
   })
 
-  it('starts in sandbox mode with the demo write key when there is no token and no file', () => {
-    const config = parseConfig({}, undefined)
+  it('starts in sandbox mode with the demo write key when asked, without a file', () => {
+    const config = parseConfig({}, undefined, 'flags', { mode: 'sandbox' })
     expect(config.qualtrics.mode).toBe('sandbox')
     expect([...config.writeKeys.keys()]).toEqual(['wk_demo'])
     expect(config.writeKeys.get('wk_demo')?.mappings.map((m) => m.action)).toEqual([
@@ -156,8 +159,63 @@ describe('parseConfig', () => {
   it('needs a file and a datacenter when a token is set', () => {
     expect(problems({ QUALTRICS_API_TOKEN: TOKEN }, undefined)).toMatchInlineSnapshot(`
       "Invalid configuration in relay.json (2 problems)
-        - (file): is required when QUALTRICS_API_TOKEN is set: give one with --config <path> or RELAY_CONFIG (it lists the write keys)
-        - env.QUALTRICS_DATACENTER: is required when QUALTRICS_API_TOKEN is set, e.g. "iad1" (Received: undefined)"
+        - (file): is required: give one with --config <path> or RELAY_CONFIG (it lists the write keys); for a local try without Qualtrics, start with --sandbox (or "mode": "sandbox")
+        - env.QUALTRICS_DATACENTER: is required in mode "qualtrics", e.g. "iad1" (or QUALTRICS_BASE_URL) (Received: undefined)"
+    `)
+  })
+
+  it('never falls back to sandbox mode: a forgotten token stops start-up, even with a datacenter', () => {
+    expect(problems({ QUALTRICS_DATACENTER: 'iad1' }, minimal)).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (1 problem)
+        - env.QUALTRICS_API_TOKEN: is required in mode "qualtrics" (the default): the Qualtrics API token; for a local try without Qualtrics, start with --sandbox (or "mode": "sandbox") (Received: undefined)"
+    `)
+    expect(problems({}, undefined)).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (3 problems)
+        - (file): is required: give one with --config <path> or RELAY_CONFIG (it lists the write keys); for a local try without Qualtrics, start with --sandbox (or "mode": "sandbox")
+        - env.QUALTRICS_API_TOKEN: is required in mode "qualtrics" (the default): the Qualtrics API token; for a local try without Qualtrics, start with --sandbox (or "mode": "sandbox") (Received: undefined)
+        - env.QUALTRICS_DATACENTER: is required in mode "qualtrics", e.g. "iad1" (or QUALTRICS_BASE_URL) (Received: undefined)"
+    `)
+  })
+
+  it('takes the mode from the flag, RELAY_MODE or the file, in that order', () => {
+    const sandboxFile = { ...minimal, mode: 'sandbox' }
+    expect(parseConfig({}, JSON.stringify(sandboxFile)).qualtrics.mode).toBe('sandbox')
+    expect(parseConfig({ RELAY_MODE: 'sandbox' }, JSON.stringify(minimal)).qualtrics.mode).toBe('sandbox')
+    expect(parseConfig({}, JSON.stringify(minimal), 'x', { mode: 'sandbox' }).qualtrics.mode).toBe('sandbox')
+    expect(
+      parseConfig({ ...env, RELAY_MODE: 'qualtrics' }, JSON.stringify(sandboxFile)).qualtrics.mode,
+    ).toBe('qualtrics')
+    expect(problems({ RELAY_MODE: 'demo' }, sandboxFile)).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (1 problem)
+        - env.RELAY_MODE: must be "qualtrics" or "sandbox" (Received: "demo")"
+    `)
+  })
+
+  it('refuses Qualtrics settings and real workflow URLs in sandbox mode, which calls only its sandbox', () => {
+    const file = {
+      mode: 'sandbox',
+      qualtrics: { datacenter: 'iad1' },
+      writeKeys: {
+        wk_site: {
+          mappings: [
+            {
+              id: 'wf',
+              action: 'triggerXflowWorkflow',
+              trigger: 'type = "track"',
+              fields: {
+                workflowUrl: 'https://acme.qualtrics.com/inbound-event/v1/events/json/triggers?urlTokenId=x',
+              },
+            },
+          ],
+        },
+      },
+    }
+    expect(problems({ QUALTRICS_API_TOKEN: TOKEN }, file)).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (4 problems)
+        - env.QUALTRICS_API_TOKEN: is not used in mode "sandbox", which talks to its own sandbox only: unset it, or use mode "qualtrics" (Received: a string of 28 characters, hidden)
+        - qualtrics.datacenter: is not used in mode "sandbox", which talks to its own sandbox only: unset it, or use mode "qualtrics" (Received: "iad1")
+        - writeKeys.wk_site.mappings.0.fields.workflowUrl: must be "$sandbox.workflowUrl" in mode "sandbox", which calls no host but its own sandbox (Received: "https://acme.qualtrics.com/inbound-event/v1/events/json/tr…)
+        - writeKeys.wk_site.mappings.0.fields.workflowUrl: triggerXflowWorkflow needs a workflowUrl, but writeKeys.wk_site.allow.workflowUrls is empty and no mapping sets it to a literal, so nothing could be delivered"
     `)
   })
 
@@ -174,7 +232,7 @@ describe('parseConfig', () => {
       }),
     ).toMatchInlineSnapshot(`
       "Invalid configuration in relay.json (1 problem)
-        - writeKeys.wk_site.mappings.0.fields.directoryId: $sandbox.directoryId can only be used in sandbox mode (without QUALTRICS_API_TOKEN) (Received: "$sandbox.directoryId")"
+        - writeKeys.wk_site.mappings.0.fields.directoryId: $sandbox.directoryId can only be used in mode "sandbox" (Received: "$sandbox.directoryId")"
     `)
     expect(problems(env, '{ "writeKeys": ')).toMatchInlineSnapshot(`
       "Invalid configuration in relay.json

@@ -81,7 +81,7 @@ describe('GET /v1/settings', () => {
 })
 
 describe('probes and metrics', () => {
-  it('reports health, readiness (storage and token) and 503 when the token stops working', async () => {
+  it('stays ready while Qualtrics fails: its state is in the body and in metrics, not the status', async () => {
     harness = await startHarness({ config: { readiness: { cacheMs: 0 } } })
     const h = harness
     expect((await request(`${h.url}/healthz`)).json).toEqual({ status: 'ok' })
@@ -89,18 +89,25 @@ describe('probes and metrics', () => {
     expect(ready.status).toBe(200)
     expect(ready.json).toEqual({
       status: 'ready',
-      checks: { storage: { ok: true }, qualtrics: { ok: true } },
+      mode: 'qualtrics',
+      checks: { storage: { ok: true } },
+      qualtrics: { ok: true },
       qualtricsCircuit: { state: 'closed', failedProbes: 0 },
     })
+    expect((await request(`${h.url}/metrics`)).text).toMatch(/^relay_qualtrics_up 1$/m)
 
+    // Qualtrics down (5xx) and the token refused: the queue should take the events, so still ready.
+    h.sandbox.setFaults([{ kind: 'http-error', status: 503, route: 'whoami' }])
+    const down = await request(`${h.url}/readyz`)
+    expect(down.status).toBe(200)
+    expect(down.json).toMatchObject({ status: 'ready', qualtrics: { ok: false } })
+    expect((await request(`${h.url}/metrics`)).text).toMatch(/^relay_qualtrics_up 0$/m)
     h.sandbox.setFaults([{ kind: 'http-error', status: 401, route: 'whoami', errorCode: 'AUTH_FAILED' }])
-    const notReady = await request(`${h.url}/readyz`)
-    expect(notReady.status).toBe(503)
-    expect(notReady.json).toMatchObject({
-      status: 'not ready',
-      checks: { qualtrics: { ok: false, code: 'QUALTRICS_API_ERROR' } },
-    })
-    expect(notReady.text).not.toContain(h.sandbox.token)
+    const refused = await request(`${h.url}/readyz`)
+    expect(refused.status).toBe(200)
+    expect(refused.json).toMatchObject({ qualtrics: { ok: false, code: 'QUALTRICS_API_ERROR' } })
+    expect(refused.text).not.toContain(h.sandbox.token)
+    expect((await postBatch(h.url, { writeKey: 'wk_test', items: [contactItem(h.sandbox)] })).status).toBe(202)
   })
 
   it('counts accepted, rejected, delivered items and Qualtrics calls', async () => {
@@ -241,7 +248,16 @@ describe('dead letters', () => {
 
     const replayOne = captureIo()
     expect(await main(['dead-letters', 'replay', list[0]?.id ?? '', '--url', h.url], replayOne)).toBe(0)
-    expect(replayOne.stdout).toEqual(['replayed 1'])
+    expect(replayOne.stdout).toEqual(['replayed 1 dead letter of 1 asked for'])
+    // An id that is not (or no longer) a dead letter: said, and the exit code says it too.
+    const unknown = captureIo()
+    expect(
+      await main(['dead-letters', 'replay', list[0]?.id ?? '', 'no-such-id', '--url', h.url], unknown),
+    ).toBe(1)
+    expect(unknown.stdout).toEqual(['replayed 0 dead letters of 2 asked for'])
+    expect(unknown.stderr).toEqual([
+      'error: 2 ids given are not a dead letter (unknown, or already replayed or delivered); see "dead-letters list"',
+    ])
     const replayAll = await admin(h, '/admin/dead-letters/replay', { method: 'POST', body: '{}' })
     expect(replayAll.json).toEqual({ replayed: 1 })
 
@@ -281,10 +297,18 @@ describe('CLI', () => {
     expect(io.stdout[0]).toContain('qualtrics-relay-proxy dead-letters replay')
   })
 
-  it('checks the token against the sandbox in sandbox mode', async () => {
+  it('checks the token against the sandbox in sandbox mode, naming the mode', async () => {
     const io = captureIo()
-    expect(await main(['check'], io)).toBe(0)
-    expect(io.stdout[0]).toMatch(/^token ok: .* \[sandbox\]$/)
-    expect(io.stdout[1]).toMatch(/^1 directory:$/)
+    expect(await main(['check', '--sandbox'], io)).toBe(0)
+    expect(io.stdout[0]).toBe('mode: sandbox')
+    expect(io.stdout[1]).toMatch(/^token ok: .* \[sandbox\]$/)
+    expect(io.stdout[2]).toMatch(/^1 directory:$/)
+    expect(io.stdout[3]).toMatch(/^ {2}POOL_\w+ {2}.*, \d+ contacts?$/)
+  })
+
+  it('never checks in sandbox mode unless asked: without a token it says what is missing', async () => {
+    const io = captureIo()
+    expect(await main(['check'], io)).toBe(1)
+    expect(io.stderr.join('\n')).toContain('env.QUALTRICS_API_TOKEN: is required in mode "qualtrics"')
   })
 })

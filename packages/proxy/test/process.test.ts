@@ -1,5 +1,5 @@
-// The real executable: `qualtrics-relay-proxy` with no configuration starts in sandbox mode, delivers,
-// and stops cleanly on SIGTERM; a bad configuration exits 1 with every problem listed and no secret.
+// The real executable: `qualtrics-relay-proxy --sandbox` with no configuration file starts in sandbox mode,
+// delivers, and stops cleanly on SIGTERM; a bad configuration exits 1 with every problem listed and no secret.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -42,10 +42,12 @@ function run(args: string[], env: Record<string, string>): Spawned {
 }
 
 describe('qualtrics-relay-proxy', () => {
-  it('starts in sandbox mode without configuration, delivers, and shuts down on SIGTERM', async () => {
-    running = run([], { PORT: '0' })
+  it('starts in sandbox mode when asked, without configuration, delivers, and shuts down on SIGTERM', async () => {
+    running = run(['--sandbox'], { PORT: '0' })
     const proc = running
-    const url = await waitFor(() => /listening on (http:\/\/\S+)/.exec(proc.stderr.join(''))?.[1], 20_000)
+    const url = await waitFor(() => /listening on (http:\/\/[^\s,]+)/.exec(proc.stderr.join(''))?.[1], 20_000)
+    expect(proc.stderr.join('')).toContain(', mode sandbox')
+    expect((await request(`${url}/readyz`)).json).toMatchObject({ status: 'ready', mode: 'sandbox' })
 
     const id = messageId()
     const answer = await request(`${url}/v1/batch`, {
@@ -79,10 +81,11 @@ describe('qualtrics-relay-proxy', () => {
       .join('')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { msg: string })
+      .map((l) => JSON.parse(l) as { msg: string; mode?: string })
     expect(lines.map((l) => l.msg)).toEqual(
       expect.arrayContaining(['proxy listening', 'signal received; stopping', 'stopped']),
     )
+    expect(lines.find((l) => l.msg === 'proxy listening')?.mode).toBe('sandbox')
   })
 
   it('exits 1 listing every configuration problem, without the token', async () => {
@@ -90,9 +93,18 @@ describe('qualtrics-relay-proxy', () => {
     running = run(['start'], { QUALTRICS_API_TOKEN: token, QUALTRICS_DATACENTER: 'Not A DC' })
     expect(await running.exited).toBe(1)
     const stderr = running.stderr.join('')
-    expect(stderr).toContain('(file): is required when QUALTRICS_API_TOKEN is set')
+    expect(stderr).toContain('(file): is required: give one with --config <path>')
     expect(stderr).toContain('env.QUALTRICS_DATACENTER: must look like "iad1"')
     expect(stderr + running.stdout.join('')).not.toContain(token)
+  })
+
+  it('does not start in sandbox mode when the token is forgotten: exits 1 naming what is missing', async () => {
+    running = run(['start'], { QUALTRICS_DATACENTER: 'iad1' })
+    expect(await running.exited).toBe(1)
+    const stderr = running.stderr.join('')
+    expect(stderr).toContain('env.QUALTRICS_API_TOKEN: is required in mode "qualtrics" (the default)')
+    expect(stderr).toContain('start with --sandbox')
+    expect(stderr).not.toContain('listening')
   })
 
   it('exits 2 on an unknown flag', async () => {

@@ -109,7 +109,8 @@ describe('CORS', () => {
       { Origin: SITE, 'Content-Type': 'text/plain' },
     )
     expect(answer.status).toBe(403)
-    expect(answer.headers.get('access-control-allow-origin')).toBeNull()
+    // The refusal is readable by the page (else it only sees "Failed to fetch" and retries for ever).
+    expect(answer.headers.get('access-control-allow-origin')).toBe(SITE)
     expect(errorOf(answer)).toMatchInlineSnapshot(`
       {
         "code": "ORIGIN_NOT_ALLOWED",
@@ -118,14 +119,34 @@ describe('CORS', () => {
     `)
   })
 
-  it('gives CORS headers to allowed origins and none to others', async () => {
+  it('gives CORS headers to allowed origins, and to the refusals of others so their pages can read why', async () => {
     const allowed = await get('/v1/settings?writeKey=wk_test', { headers: { Origin: SITE } })
     expect(allowed.status).toBe(200)
     expect(allowed.headers.get('access-control-allow-origin')).toBe(SITE)
     expect(allowed.headers.get('vary')).toContain('Origin')
     const other = await get('/v1/settings?writeKey=wk_test', { headers: { Origin: 'https://evil.test' } })
     expect(other.status).toBe(403)
-    expect(other.headers.get('access-control-allow-origin')).toBeNull()
+    expect(other.headers.get('access-control-allow-origin')).toBe('https://evil.test')
+    expect(errorOf(other)).toMatchObject({ code: 'ORIGIN_NOT_ALLOWED' })
+    const unknownKey = await get('/v1/settings?writeKey=wk_nope', { headers: { Origin: 'https://evil.test' } })
+    expect(unknownKey.status).toBe(401)
+    expect(unknownKey.headers.get('access-control-allow-origin')).toBe('https://evil.test')
+    // Only refusals: the settings themselves are never served to an origin the key does not allow.
+    expect(other.text).not.toContain('mappings')
+  })
+
+  it('logs each refusal with its code and the origin it came from', async () => {
+    const before = h.logs.lines.length
+    await get('/v1/settings?writeKey=wk_test', { headers: { Origin: 'https://unlisted.example' } })
+    const lines = h.logs.lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        msg: 'request',
+        status: 403,
+        code: 'ORIGIN_NOT_ALLOWED',
+        origin: 'https://unlisted.example',
+      }),
+    )
   })
 
   it('serves callers without an Origin (servers) and sends security headers', async () => {
@@ -418,6 +439,54 @@ describe('signed identities', () => {
     ])
     expect(answer.status).toBe(403)
     expect((answer.json as { error: { code: string } }).error.code).toBe('IDENTITY_INVALID')
+  })
+
+  it.each(['ALICE-7', 'Alice-7', ' alice-7', 'alice-7 ', 'stra\u00dfe-1', '\u0131d-1'])(
+    'refuses the signed userId %j, which Qualtrics would match to another spelling of it',
+    async (userId) => {
+      const item = signed({ extRef: userId }, { userId, signature: signIdentity(SIGNING_SECRET, userId) })
+      const answer = await send([item])
+      expect(answer.status).toBe(403)
+      expect(errorOf(answer)).toMatchObject({
+        code: 'IDENTITY_INVALID',
+        issues: [{ path: 'items.0.identity.userId', message: expect.stringContaining('must be lower case') }],
+      })
+    },
+  )
+
+  it('never lets "ALICE-7" reach the contact of signed user "alice-7"', async () => {
+    const as = (userId: string) => ({ userId, signature: signIdentity(SIGNING_SECRET, userId) })
+    const owner = contactItem(h.sandbox, messageId(), {
+      extRef: 'alice-7',
+      firstName: 'Alice',
+      email: 'alice@example.com',
+    })
+    expect((await send([{ ...owner, identity: as('alice-7') }])).status).toBe(202)
+    await delivered(h.url, owner.messageId, 'wk_signed')
+    const before = h.sandbox.inspect().contacts.find((c) => c.extRef === 'alice-7')!
+
+    for (const spelling of ['ALICE-7', ' alice-7 ']) {
+      const purchase = purchaseItem(h.sandbox, messageId(), { extRef: spelling })
+      const profile = contactItem(h.sandbox, messageId(), {
+        extRef: spelling,
+        firstName: 'Mallory',
+        embeddedData: { takenOver: true },
+      })
+      const answer = await send([
+        { ...purchase, identity: as(spelling) },
+        { ...profile, identity: as(spelling) },
+      ])
+      expect(answer.status).toBe(403)
+    }
+    // Her own purchase still lands on her contact.
+    const hers = purchaseItem(h.sandbox, messageId(), { extRef: 'alice-7' })
+    expect((await send([{ ...hers, identity: as('alice-7') }])).status).toBe(202)
+    await delivered(h.url, hers.messageId, 'wk_signed')
+
+    const state = h.sandbox.inspect()
+    expect(state.contacts.find((c) => c.id === before.id)).toEqual(before)
+    expect(state.contacts.filter((c) => c.extRef?.trim().toLowerCase() === 'alice-7')).toHaveLength(1)
+    expect(state.transactions.filter((t) => t.contactId === before.id)).toHaveLength(1)
   })
 
   it("cannot reach someone else's contact with their e-mail or phone under its own signature", async () => {

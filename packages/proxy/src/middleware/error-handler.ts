@@ -7,6 +7,8 @@ import type { NextFunction, Request, Response } from 'express'
 import { HttpError } from '../http-error'
 import type { Logger } from '../logger'
 import type { ProxyMetrics } from '../metrics'
+import { resourceFailureOf } from '../resource-failure'
+import { allowReadingError } from '../security/cors'
 import { requestIdOf } from './request-context'
 
 interface Answer {
@@ -26,7 +28,28 @@ interface ParserError {
   limit?: unknown
 }
 
+const RETRY_SOON = { 'Retry-After': '5' }
+
 export function toAnswer(error: unknown, maxBodyBytes: number): Answer {
+  // First: whatever wraps it, a failure of the machine is retryable (503), never the request's (4xx).
+  const resource = error instanceof HttpError ? undefined : resourceFailureOf(error)
+  if (resource?.kind === 'process') {
+    return {
+      status: 503,
+      code: 'RESOURCE_EXHAUSTED',
+      message: `The proxy is short of resources (${resource.code}); nothing from this request was kept. Try again shortly.`,
+      headers: RETRY_SOON,
+    }
+  }
+  const storeFailed = !(error instanceof HttpError) && error instanceof RelayError && error.code === 'STORAGE_ERROR'
+  if (resource !== undefined || storeFailed) {
+    return {
+      status: 503,
+      code: 'STORAGE_ERROR',
+      message: `The proxy cannot store items right now${resource ? ` (${resource.code})` : ''}; nothing from this request was kept. Try again shortly.`,
+      headers: RETRY_SOON,
+    }
+  }
   if (error instanceof HttpError) {
     const answer: Answer = {
       status: error.status,
@@ -38,15 +61,6 @@ export function toAnswer(error: unknown, maxBodyBytes: number): Answer {
     return answer
   }
   if (error instanceof RelayError) {
-    if (error.code === 'STORAGE_ERROR') {
-      return {
-        status: 503,
-        code: 'STORAGE_ERROR',
-        message:
-          'The proxy cannot store items right now; nothing from this request was kept. Try again shortly.',
-        headers: { 'Retry-After': '5' },
-      }
-    }
     const status =
       error.status !== undefined && error.status >= 400 && error.status < 600 ? error.status : 500
     if (status >= 500) return internal()
@@ -101,10 +115,11 @@ export function errorHandler(logger: Logger, metrics: ProxyMetrics, maxBodyBytes
     const requestId = requestIdOf(res)
     const answer = toAnswer(error, maxBodyBytes)
     metrics.refused.inc({ code: answer.code })
+    // The request's log line (request-context.ts) carries the code, with the Origin, so a refusal such
+    // as ORIGIN_NOT_ALLOWED can be traced to the site that sent it.
+    res.locals.refusal = answer.code
     if (answer.status >= 500) {
-      logger.error({ requestId, err: describeError(error) }, 'request failed')
-    } else {
-      logger.debug({ requestId, code: answer.code, status: answer.status }, 'request refused')
+      logger.error({ requestId, code: answer.code, err: describeError(error) }, 'request failed')
     }
     if (res.headersSent) {
       res.end()
@@ -113,6 +128,7 @@ export function errorHandler(logger: Logger, metrics: ProxyMetrics, maxBodyBytes
     const body: ErrorBody = { error: { code: answer.code, message: answer.message, requestId } }
     if (answer.issues && answer.issues.length > 0) body.error.issues = [...answer.issues]
     res.status(answer.status)
+    allowReadingError(res)
     for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value)
     res.setHeader('Cache-Control', 'no-store')
     res.json(body)

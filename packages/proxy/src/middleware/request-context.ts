@@ -39,7 +39,18 @@ export function requestContext(logger: Logger, metrics: ProxyMetrics) {
       const route = routeOf(req)
       const status = res.headersSent ? res.statusCode : 499
       metrics.httpDuration.observe({ method: req.method, route, status: String(status) }, ms / 1000)
-      const fields = { requestId, method: req.method, route, status, ms: Math.round(ms * 100) / 100 }
+      const fields: Record<string, unknown> = {
+        requestId,
+        method: req.method,
+        route,
+        status,
+        ms: Math.round(ms * 100) / 100,
+      }
+      // Set by the error middleware on a refusal: its code, and where a browser request came from.
+      const refusal = res.locals.refusal as string | undefined
+      if (refusal !== undefined) fields.code = refusal
+      const origin = req.get('origin')
+      if (origin !== undefined) fields.origin = origin.slice(0, 200)
       if (status >= 500) logger.error(fields, 'request')
       else logger.info(fields, 'request')
     }

@@ -21,7 +21,7 @@ import * as v from 'valibot'
 import type { WriteKeyConfig } from '../config'
 import type { AppContext } from '../context'
 import { HttpError } from '../http-error'
-import { isValidSignature } from '../security/identity'
+import { isCanonicalUserId, isValidSignature } from '../security/identity'
 
 /** How contacts of signed items may be found: by the signed extRef only. */
 const SIGNED_LOOKUP: DeliveryItem['lookupBy'] = ['extRef']
@@ -172,6 +172,11 @@ export function batchRoutes(ctx: AppContext): readonly [RequestHandler, RequestH
 
     if (accepted.length === 0) throw refuseAll(refusals)
 
+    // Database files deleted or replaced under the proxy: storing now would only look durable.
+    const files = ctx.storageGuard.check(STORAGE_CHECK_MAX_AGE_MS)
+    if (!files.ok)
+      throw new HttpError('STORAGE_ERROR', 503, files.message, { headers: { 'Retry-After': '30' } })
+
     const stored = await ctx.engine.enqueue(accepted.map((a) => a.item))
     // Counted per action and status, one increment each (a labelled increment hashes its labels).
     const tally = new Map<string, { duplicate: boolean; action: string; n: number }>()
@@ -238,6 +243,14 @@ export function batchRoutes(ctx: AppContext): readonly [RequestHandler, RequestH
       if (!isValidSignature(wk.identity.secret, id.userId, id.signature)) {
         return refuse('IDENTITY_INVALID', 'The identity signature does not match its userId', [
           { path: 'identity.signature', message: 'does not match identity.userId' },
+        ])
+      }
+      if (!isCanonicalUserId(id.userId)) {
+        return refuse('IDENTITY_INVALID', 'A signed userId must be lower case without surrounding spaces', [
+          {
+            path: 'identity.userId',
+            message: `must be lower case without surrounding spaces, because Qualtrics matches extRef ignoring case and spaces; sign the lower-cased id (Received: ${describeValue(id.userId)})`,
+          },
         ])
       }
     }
@@ -345,6 +358,9 @@ function checkAllowlists(
   }
   return undefined
 }
+
+/** How old a look at the database files may be when a batch is stored, in ms (see storage-guard.ts). */
+const STORAGE_CHECK_MAX_AGE_MS = 1_000
 
 /** Deeper than any real event; keeps recursion in checks, storage and delivery far from the stack limit. */
 const MAX_PAYLOAD_DEPTH = 32

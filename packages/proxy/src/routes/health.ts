@@ -1,5 +1,10 @@
-// GET /healthz (the process answers), GET /readyz (storage answers and the Qualtrics token works;
-// the body also shows the Qualtrics circuit), GET /metrics (Prometheus).
+// GET /healthz (the process answers), GET /readyz (the proxy can accept items durably), GET /metrics
+// (Prometheus).
+//
+// Readiness is about accepting, not delivering: while Qualtrics is down the queue is exactly what should
+// take the events, so Qualtrics' state is reported in the body (and in metrics) but never makes the
+// proxy "not ready". Not ready = the store does not answer, or its files were deleted, replaced or made
+// read-only under the running proxy (storage-guard.ts).
 import { RelayError } from '@qualtrics-relay/core'
 import type { Request, Response } from 'express'
 import type { AppContext } from '../context'
@@ -73,12 +78,17 @@ export function readyRoute(ctx: AppContext) {
   }
 
   return async (_req: Request, res: Response): Promise<void> => {
-    const [store, token, qualtricsCircuit] = await Promise.all([storage(), qualtrics(), circuit()])
-    const ready = store.ok && token.ok
+    const files = ctx.storageGuard.check()
+    const [answers, token, qualtricsCircuit] = await Promise.all([storage(), qualtrics(), circuit()])
+    const store = files.ok ? answers : files
+    const ready = store.ok
     res.setHeader('Cache-Control', 'no-store')
     res.status(ready ? 200 : 503).json({
       status: ready ? 'ready' : 'not ready',
-      checks: { storage: store, qualtrics: token },
+      mode: ctx.config.qualtrics.mode,
+      checks: { storage: store },
+      // Qualtrics' state: informative only (see the top): the token check and the engine's circuit.
+      qualtrics: token,
       ...(qualtricsCircuit === undefined ? {} : { qualtricsCircuit }),
     })
   }

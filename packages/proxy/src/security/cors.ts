@@ -1,6 +1,9 @@
 // CORS for the public routes: only origins configured for some write key get CORS headers, and a
 // request whose Origin is not configured for the write key it names is refused with 403, even when it
-// is a "simple" request (sendBeacon's text/plain) that a browser sends without a preflight.
+// is a "simple" request (sendBeacon's text/plain) that a browser sends without a preflight. Refusals
+// themselves (403 ORIGIN_NOT_ALLOWED, 401 UNKNOWN_WRITE_KEY, …) carry CORS headers for any origin, so
+// the page learns why instead of seeing "Failed to fetch" and retrying for ever; a refused preflight
+// still gets none (a browser cannot read a preflight's answer anyway).
 import type { NextFunction, Request, Response } from 'express'
 import type { WriteKeyConfig } from '../config'
 import { HttpError } from '../http-error'
@@ -15,6 +18,14 @@ export interface Cors {
   middleware(req: Request, res: Response, next: NextFunction): void
   /** Throws 403 when the request comes from a browser origin not allowed for this write key. */
   checkOrigin(req: Request, res: Response, writeKey: WriteKeyConfig): void
+}
+
+/** On an error answer: CORS headers for an origin the middleware left without them (see the top). */
+export function allowReadingError(res: Response): void {
+  const origin = res.locals.corsOnError as string | undefined
+  if (origin === undefined) return
+  res.setHeader('Access-Control-Allow-Origin', origin)
+  res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS)
 }
 
 export function createCors(writeKeys: ReadonlyMap<string, WriteKeyConfig>): Cors {
@@ -61,15 +72,16 @@ export function createCors(writeKeys: ReadonlyMap<string, WriteKeyConfig>): Cors
         res.status(204).end()
         return
       }
-      if (origin !== undefined && isKnown(origin)) allowFor(res, origin)
+      if (origin !== undefined) {
+        if (isKnown(origin)) allowFor(res, origin)
+        else res.locals.corsOnError = origin
+      }
       next()
     },
 
     checkOrigin(req, res, writeKey) {
       const origin = req.get('origin')
       if (origin === undefined || allows(writeKey, origin)) return
-      res.removeHeader('Access-Control-Allow-Origin')
-      res.removeHeader('Access-Control-Expose-Headers')
       throw new HttpError(
         'ORIGIN_NOT_ALLOWED',
         403,

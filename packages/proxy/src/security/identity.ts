@@ -8,6 +8,16 @@ export function signIdentity(secret: string, userId: string): string {
   return createHmac('sha256', secret).update(userId, 'utf8').digest('hex')
 }
 
+/**
+ * Whether a signed userId is in the one form the proxy accepts: no surrounding whitespace, and lower
+ * case that stays the same through upper and back (so no "ß", dotless "ı", long "ſ" …). Qualtrics finds
+ * and merges contacts by extRef ignoring case and surrounding spaces, so "ALICE-7" and "alice-7" would
+ * reach one contact; with only this form signed, two signed users can never share one.
+ */
+export function isCanonicalUserId(userId: string): boolean {
+  return userId === userId.trim().toLowerCase() && userId === userId.toUpperCase().toLowerCase()
+}
+
 /** Checks a signature in constant time (for a given length of input). */
 export function isValidSignature(secret: string, userId: string, signature: string): boolean {
   const expected = Buffer.from(signIdentity(secret, userId), 'utf8')
