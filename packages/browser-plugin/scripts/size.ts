@@ -9,9 +9,10 @@ import { gzipSync } from 'node:zlib'
 /** The target of issue 5: 3 KB gzip for everything the plugin adds to a page. Not met yet. */
 export const BUDGET = 3 * 1024
 /** What CI enforces until the target is met: the measured size rounded up to 64 B, lowered whenever the
- * bundle shrinks; raised only with a required behaviour (last: 6,272 → 6,336 B, +90 B gzip, for events held
- * before the very first settings surviving a page close). */
-export const LIMIT = 6336
+ * bundle shrinks; raised only with a required behaviour (last: 6,336 → 6,400 B, +44 B gzip, for a refusal
+ * of the settings (401/403/404) naming the proxy's code and message, replacing cached settings, and
+ * logged once). */
+export const LIMIT = 6400
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 

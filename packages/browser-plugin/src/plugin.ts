@@ -39,8 +39,9 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
   const ready = new Promise<void>((resolve) => (known = resolve))
   if (settings) known() // inline: known from the start
   const set = (s: PublicSettings | RelayError) => {
-    // A final error never replaces settings already in use (from the cache).
-    if (!settings || !(s instanceof RelayError)) settings = s
+    // A final error replaces settings already in use (from the cache) only when the proxy refused them
+    // (401, 403, 404 …: the write key or the origin was removed), not for a settings version it cannot read.
+    if (!settings || !(s instanceof RelayError) || s.status! > 399) settings = s
     known()
   }
 
@@ -52,8 +53,8 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     })
     const status = res ? res.status : 0
     if (status == 304) return
-    const s: unknown = status == 200 && (await res!.json().catch(() => 0))
-    const version = s ? (s as PublicSettings).version : SETTINGS_VERSION
+    const s: unknown = res && (await res.json().catch(() => 0))
+    const version = status == 200 && s ? (s as PublicSettings).version : SETTINGS_VERSION
     if (usable(s)) {
       set(s)
       log('settings loaded', s)
@@ -65,19 +66,22 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
       return
     }
     const wait = backoff(res, attempt)
-    if (wait === undefined)
-      set(
-        new RelayError(
-          'CONFIG_INVALID',
-          `Qualtrics settings could not be loaded from ${o.base}settings (Received: HTTP ${status}${version !== SETTINGS_VERSION ? `, settings version ${version}; this plugin reads version ${SETTINGS_VERSION}` : ''})`,
-          { status },
-        ),
+    // A refusal by the proxy names its code and what to check (the proxy's message says it).
+    const e = s && (s as { error?: { code: string; message: string } }).error
+    if (wait === undefined) {
+      const error = new RelayError(
+        'CONFIG_INVALID',
+        `Qualtrics settings could not be loaded from ${o.base}settings (Received: HTTP ${status}${e ? ` ${e.code}: ${e.message}` : ''}${version !== SETTINGS_VERSION ? `, settings version ${version}; this plugin reads version ${SETTINGS_VERSION}` : ''})`,
+        { status },
       )
-    else timer = setTimeout(load, wait, attempt + 1, res && tag)
+      log(error.message)
+      set(error)
+    } else timer = setTimeout(load, wait, attempt + 1, res && tag)
   }
 
   const report: Report = (reason, ctx) => {
-    log(reason.message)
+    // The settings error was logged once when it came; each event only carries it.
+    if (reason != settings) log(reason.message)
     if (ctx) ctx.setFailedDelivery({ reason })
     if (analytics) analytics.emit('error', { code: 'delivery_failure', reason, ctx })
   }

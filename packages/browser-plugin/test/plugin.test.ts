@@ -168,8 +168,18 @@ describe('inside analytics-next', () => {
     const ctx = await analytics.track('Transaction Created', order)
     const reason = ctx.failedDelivery()?.reason as Error
     expect(reason.message.replace(server.url, '<proxy>')).toMatchInlineSnapshot(
-      `"Qualtrics settings could not be loaded from <proxy>/v1/settings (Received: HTTP 404)"`,
+      `"Qualtrics settings could not be loaded from <proxy>/v1/settings (Received: HTTP 404 UNKNOWN_WRITE_KEY: unknown write key)"`,
     )
+  })
+
+  it('drops cached settings the proxy now refuses (write key removed), and fails events from then on', async () => {
+    storage.setItem('qr:wk_removed:s2', JSON.stringify({ e: '"v1"', s: settingsFixture() }))
+    const { lines, logger } = recordingLogger()
+    const analytics = await loadAnalytics([plugin({ writeKey: 'wk_removed', debug: logger })])
+    await waitFor('the refusal', () => lines.some((l) => l.includes('could not be loaded')))
+    const ctx = await analytics.identify('user-gone', { email: 'gone@example.com' })
+    expect((ctx.failedDelivery()?.reason as Error).message).toContain('(Received: HTTP 404')
+    expect(server.batches).toEqual([])
   })
 
   it('sets failedDelivery at once when a mapped payload fails validation, and sends nothing for it', async () => {

@@ -65,7 +65,7 @@ export function createContext(deps: AppDeps, cors: Cors): AppContext {
       throw new HttpError(
         'UNKNOWN_WRITE_KEY',
         401,
-        `Unknown write key (Received: ${describeValue(value, 40)})`,
+        `Unknown write key (Received: ${describeValue(value, 40)}); check the plugin's writeKey against the proxy's writeKeys`,
       )
     }
     return wk

@@ -167,7 +167,7 @@ describe('write keys and bodies', () => {
     expect(errorOf(answer)).toMatchInlineSnapshot(`
       {
         "code": "UNKNOWN_WRITE_KEY",
-        "message": "Unknown write key (Received: "wk_forged")",
+        "message": "Unknown write key (Received: "wk_forged"); check the plugin's writeKey against the proxy's writeKeys",
       }
     `)
     expect((await get('/v1/settings?writeKey=wk_forged')).status).toBe(401)
