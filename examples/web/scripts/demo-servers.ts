@@ -75,7 +75,8 @@ function readProxyConfig(options: DemoOptions, siteOrigins: readonly string[]): 
   // Any Qualtrics setting means a real account was meant: loadConfig then says what is missing (a file,
   // the token) instead of the demo quietly running against the sandbox. The demo config asks for
   // sandbox mode by name.
-  if (env.QUALTRICS_API_TOKEN || env.QUALTRICS_DATACENTER || env.QUALTRICS_BASE_URL) return loadConfig({ env })
+  if (env.QUALTRICS_API_TOKEN || env.QUALTRICS_DATACENTER || env.QUALTRICS_BASE_URL)
+    return loadConfig({ env })
   return parseConfig(
     env,
     demoConfigText(siteOrigins, options.proxyPort, options.sandboxPort),

@@ -67,7 +67,7 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
     }
     const wait = backoff(res, attempt)
     // A refusal by the proxy names its code and what to check (the proxy's message says it).
-    const e = s && (s as { error?: { code: string; message: string } }).error
+    const e = s ? (s as { error?: { code: string; message: string } }).error : 0
     if (wait === undefined) {
       const error = new RelayError(
         'CONFIG_INVALID',

@@ -27,7 +27,9 @@ beforeAll(async () => {
     writeKeys: {
       [WRITE_KEY]: {
         origins: [SHOP],
-        mappings: [{ id: 'contact', action: 'addContactToXmd', fields: { directoryId: sandbox.directoryId } }],
+        mappings: [
+          { id: 'contact', action: 'addContactToXmd', fields: { directoryId: sandbox.directoryId } },
+        ],
       },
     },
   }
@@ -82,9 +84,15 @@ describe('settings refused by the proxy', () => {
     expect(errors.map((e) => e.code)).toEqual(['delivery_failure', 'delivery_failure', 'delivery_failure'])
     // One debug line for the refusal, not one per event; and it was asked once, not retried.
     expect(lines.filter((l) => l.includes('ORIGIN_NOT_ALLOWED'))).toHaveLength(1)
-    const requests = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request')
+    const requests = logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'request')
     expect(requests.filter((l) => String(l.route).endsWith('/settings'))).toEqual([
-      expect.objectContaining({ status: 403, code: 'ORIGIN_NOT_ALLOWED', origin: 'https://elsewhere.example' }),
+      expect.objectContaining({
+        status: 403,
+        code: 'ORIGIN_NOT_ALLOWED',
+        origin: 'https://elsewhere.example',
+      }),
     ])
     // A later event fails at once too.
     expect(reasonOf(await analytics.identify('user-o3', { email: 'o3@example.com' }))).toContain('403')

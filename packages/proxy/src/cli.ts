@@ -161,7 +161,9 @@ async function check(options: ConfigOptions, io: CliIo): Promise<number> {
     const me = await client.whoami()
     io.out(`token ok: ${me.userName} (${me.userId}), brand ${me.brandId}${sandbox ? ' [sandbox]' : ''}`)
     const directories = await client.listDirectories()
-    io.out(`${directories.length} director${directories.length === 1 ? 'y' : 'ies'}${directories.length ? ':' : ''}`)
+    io.out(
+      `${directories.length} director${directories.length === 1 ? 'y' : 'ies'}${directories.length ? ':' : ''}`,
+    )
     for (const d of directories) {
       io.out(
         `  ${d.directoryId}  ${d.name}${d.isDefault ? ' (default)' : ''}${d.contactCount === undefined ? '' : `, ${count(d.contactCount, 'contact')}`}`,
@@ -243,7 +245,9 @@ async function listDeadLetters(values: AdminValues, io: CliIo): Promise<number> 
       `${d.id}  ${d.action}  message ${d.messageId}  mapping ${d.mappingId}  attempts ${d.attempts}  ${d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : ''}`.trimEnd(),
     )
   }
-  io.err(`${count(body.deadLetters.length, 'dead letter')}${body.next ? ` (more: --after ${body.next})` : ''}`)
+  io.err(
+    `${count(body.deadLetters.length, 'dead letter')}${body.next ? ` (more: --after ${body.next})` : ''}`,
+  )
   return 0
 }
 
@@ -261,7 +265,9 @@ async function replay(values: AdminValues, ids: string[], io: CliIo): Promise<nu
     body: JSON.stringify(values.all ? {} : { ids }),
   })) as { replayed: number }
   const asked = values.all ? undefined : new Set(ids).size
-  io.out(`replayed ${count(body.replayed, 'dead letter')}${asked === undefined ? '' : ` of ${asked} asked for`}`)
+  io.out(
+    `replayed ${count(body.replayed, 'dead letter')}${asked === undefined ? '' : ` of ${asked} asked for`}`,
+  )
   if (asked !== undefined && body.replayed < asked) {
     const missing = asked - body.replayed
     io.err(

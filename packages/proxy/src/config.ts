@@ -568,10 +568,7 @@ function parseWriteKey(
         `is not a sandbox placeholder; use ${describeValue(SANDBOX_PLACEHOLDERS[kind])} (Received: ${describeValue(value)})`,
       )
     } else if (!ctx.sandboxMode) {
-      bad(
-        path,
-        `${value} can only be used in mode "sandbox" (Received: ${describeValue(value)})`,
-      )
+      bad(path, `${value} can only be used in mode "sandbox" (Received: ${describeValue(value)})`)
     }
     return true
   }
@@ -737,9 +734,7 @@ export interface LoadedConfig {
  * Finds the config file (`--config <path>` wins over `RELAY_CONFIG`), reads it and the environment, and
  * parses both. A relative `storage.path` is resolved against the config file's folder.
  */
-export function loadConfig(
-  options: { configPath?: string; env?: Env; mode?: ProxyMode } = {},
-): ProxyConfig {
+export function loadConfig(options: { configPath?: string; env?: Env; mode?: ProxyMode } = {}): ProxyConfig {
   const env = options.env ?? process.env
   const path = options.configPath ?? (env[ENV.config] || undefined)
   let text: string | undefined

@@ -25,7 +25,10 @@ export function resourceFailureOf(error: unknown): ResourceFailure | undefined {
     if (typeof code === 'string') {
       if (SQLITE_CODE.test(code)) return { code, kind: 'storage' }
       if (SYSTEM_CODES.has(code))
-        return { code, kind: code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' ? 'storage' : 'process' }
+        return {
+          code,
+          kind: code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' ? 'storage' : 'process',
+        }
     }
     current = (current as { cause?: unknown }).cause
   }

@@ -182,9 +182,9 @@ describe('parseConfig', () => {
     expect(parseConfig({}, JSON.stringify(sandboxFile)).qualtrics.mode).toBe('sandbox')
     expect(parseConfig({ RELAY_MODE: 'sandbox' }, JSON.stringify(minimal)).qualtrics.mode).toBe('sandbox')
     expect(parseConfig({}, JSON.stringify(minimal), 'x', { mode: 'sandbox' }).qualtrics.mode).toBe('sandbox')
-    expect(
-      parseConfig({ ...env, RELAY_MODE: 'qualtrics' }, JSON.stringify(sandboxFile)).qualtrics.mode,
-    ).toBe('qualtrics')
+    expect(parseConfig({ ...env, RELAY_MODE: 'qualtrics' }, JSON.stringify(sandboxFile)).qualtrics.mode).toBe(
+      'qualtrics',
+    )
     expect(problems({ RELAY_MODE: 'demo' }, sandboxFile)).toMatchInlineSnapshot(`
       "Invalid configuration in relay.json (1 problem)
         - env.RELAY_MODE: must be "qualtrics" or "sandbox" (Received: "demo")"

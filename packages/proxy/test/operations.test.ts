@@ -107,7 +107,9 @@ describe('probes and metrics', () => {
     expect(refused.status).toBe(200)
     expect(refused.json).toMatchObject({ qualtrics: { ok: false, code: 'QUALTRICS_API_ERROR' } })
     expect(refused.text).not.toContain(h.sandbox.token)
-    expect((await postBatch(h.url, { writeKey: 'wk_test', items: [contactItem(h.sandbox)] })).status).toBe(202)
+    expect((await postBatch(h.url, { writeKey: 'wk_test', items: [contactItem(h.sandbox)] })).status).toBe(
+      202,
+    )
   })
 
   it('counts accepted, rejected, delivered items and Qualtrics calls', async () => {

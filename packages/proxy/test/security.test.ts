@@ -128,7 +128,9 @@ describe('CORS', () => {
     expect(other.status).toBe(403)
     expect(other.headers.get('access-control-allow-origin')).toBe('https://evil.test')
     expect(errorOf(other)).toMatchObject({ code: 'ORIGIN_NOT_ALLOWED' })
-    const unknownKey = await get('/v1/settings?writeKey=wk_nope', { headers: { Origin: 'https://evil.test' } })
+    const unknownKey = await get('/v1/settings?writeKey=wk_nope', {
+      headers: { Origin: 'https://evil.test' },
+    })
     expect(unknownKey.status).toBe(401)
     expect(unknownKey.headers.get('access-control-allow-origin')).toBe('https://evil.test')
     // Only refusals: the settings themselves are never served to an origin the key does not allow.

@@ -25,7 +25,9 @@ describe('database files deleted under a running proxy', () => {
     const path = join(dir.path, 'relay.db')
     harness = await startHarness({ storagePath: path })
     const h = harness
-    expect((await postBatch(h.url, { writeKey: 'wk_test', items: [contactItem(h.sandbox)] })).status).toBe(202)
+    expect((await postBatch(h.url, { writeKey: 'wk_test', items: [contactItem(h.sandbox)] })).status).toBe(
+      202,
+    )
     expect((await request(`${h.url}/readyz`)).status).toBe(200)
 
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true })
@@ -62,7 +64,11 @@ function sqliteError(code: string): Error {
 
 describe('resource failures are 503, never 4xx', () => {
   it.each([
-    ['out of file descriptors while reading a body', asBodyParserDoes(systemError('EMFILE')), 'RESOURCE_EXHAUSTED'],
+    [
+      'out of file descriptors while reading a body',
+      asBodyParserDoes(systemError('EMFILE')),
+      'RESOURCE_EXHAUSTED',
+    ],
     ['the system file table full', asBodyParserDoes(systemError('ENFILE')), 'RESOURCE_EXHAUSTED'],
     ['out of memory', systemError('ENOMEM'), 'RESOURCE_EXHAUSTED'],
     [
@@ -75,7 +81,11 @@ describe('resource failures are 503, never 4xx', () => {
       'RESOURCE_EXHAUSTED',
     ],
     ['a full disk', asBodyParserDoes(systemError('ENOSPC')), 'STORAGE_ERROR'],
-    ['SQLite: disk full', new StoreError('SQLite store could not accept', { cause: sqliteError('SQLITE_FULL') }), 'STORAGE_ERROR'],
+    [
+      'SQLite: disk full',
+      new StoreError('SQLite store could not accept', { cause: sqliteError('SQLITE_FULL') }),
+      'STORAGE_ERROR',
+    ],
     ['SQLite: I/O error', sqliteError('SQLITE_IOERR_WRITE'), 'STORAGE_ERROR'],
     ['SQLite: busy', sqliteError('SQLITE_BUSY'), 'STORAGE_ERROR'],
     ['SQLite: locked', sqliteError('SQLITE_LOCKED_SHAREDCACHE'), 'STORAGE_ERROR'],

@@ -41,7 +41,8 @@ export function toAnswer(error: unknown, maxBodyBytes: number): Answer {
       headers: RETRY_SOON,
     }
   }
-  const storeFailed = !(error instanceof HttpError) && error instanceof RelayError && error.code === 'STORAGE_ERROR'
+  const storeFailed =
+    !(error instanceof HttpError) && error instanceof RelayError && error.code === 'STORAGE_ERROR'
   if (resource !== undefined || storeFailed) {
     return {
       status: 503,
