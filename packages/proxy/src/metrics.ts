@@ -173,6 +173,8 @@ export function createMetrics({
     circuitOpened: new Counter({
       name: 'relay_qualtrics_circuit_opened_total',
       help: 'Times the Qualtrics circuit opened (calls failed across the board: 5xx, timeouts, network errors).',
+      registers,
+    }),
     qualtricsUp: new Gauge({
       name: 'relay_qualtrics_up',
       help: 'Whether Qualtrics answered the last call, token checks included (1: a status below 500), or not (0: network error, timeout, 5xx).',
