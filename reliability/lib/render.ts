@@ -9,6 +9,7 @@ export const PARTS: readonly { file: string; title: string }[] = [
   { file: 'reliability/crash-window.test.ts', title: 'A crash between a write and its answer' },
   { file: 'reliability/shutdown.test.ts', title: 'Shutdown' },
   { file: 'reliability/sandbox-faults.test.ts', title: 'Qualtrics misbehaving' },
+  { file: 'reliability/long-outage.test.ts', title: 'A long Qualtrics outage' },
   { file: 'reliability/hostile-input.test.ts', title: 'Hostile input (property-based)' },
   { file: 'reliability/token-misuse.test.ts', title: 'Token misuse' },
   { file: 'reliability/load.test.ts', title: 'Sustained load' },
