@@ -35,7 +35,6 @@ import { createRng } from './lib/rng'
 import { sleep, type LoggedRequest } from './lib/stats'
 
 const PHASE_MS = 25_000
-const OUTAGE_MS = 3 * PHASE_MS
 const DELIVERY = {
   ...QUICK_DELIVERY,
   maxAttempts: 4,
