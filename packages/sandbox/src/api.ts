@@ -25,6 +25,7 @@ import {
   matchesFilter,
   parseFilter,
 } from './search'
+import { detailView, listView, mailingListMemberView, searchView, transactionView } from './views'
 import type { Store } from './store'
 import type {
   ContactRecord,
@@ -111,11 +112,31 @@ function coerce(data: Record<string, Scalar>, behaviour: ResolvedBehaviour): Rec
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, String(v)]))
 }
 
-function readContactBody(ctx: ApiContext): ContactInput {
+/**
+ * A contact create/update body. Published dialect: embedded data is kept as strings (the definition
+ * types it string → string wherever it is read back), and the mailing-list create, whose request
+ * schema takes only strings, refuses other values.
+ */
+function readContactBody(ctx: ApiContext, embedded: 'any' | 'strings' = 'any'): ContactInput {
   const issues = new Issues()
   const input = readContactFields(ctx.body ?? {}, 'body', issues)
+  const published = ctx.behaviour.dialect === 'published'
+  if (published && embedded === 'strings' && input.embeddedData) {
+    for (const [name, value] of Object.entries(input.embeddedData)) {
+      if (typeof value !== 'string')
+        issues.add(
+          `body.embeddedData.${name}`,
+          'must be a string (Qualtrics takes string values here)',
+          value,
+        )
+    }
+  }
   if (!issues.empty) throw badRequest(issues.list.join('; '))
-  if (input.embeddedData) input.embeddedData = coerce(input.embeddedData, ctx.behaviour)
+  if (input.embeddedData) {
+    input.embeddedData = published
+      ? Object.fromEntries(Object.entries(input.embeddedData).map(([k, v]) => [k, String(v)]))
+      : coerce(input.embeddedData, ctx.behaviour)
+  }
   return input
 }
 
@@ -170,66 +191,6 @@ function paged<T, V>(
 ): { elements: V[]; nextPage: string | null } {
   const page = readPage(ctx, items)
   return { elements: page.elements.map(view), nextPage: nextPageUrl(ctx, page.nextOffset) }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Views: what each route shows of a record.
-
-function definedOnly<T extends Record<string, unknown>>(obj: T): T {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T
-}
-
-/** Search elements carry both spellings of the identifiers (Qualtrics' own docs disagree). */
-export function searchView(contact: ContactRecord, includeEmbedded: boolean): Record<string, unknown> {
-  return definedOnly({
-    id: contact.id,
-    contactId: contact.id,
-    firstName: contact.firstName,
-    lastName: contact.lastName,
-    email: contact.email,
-    phone: contact.phone,
-    phoneNumber: contact.phone,
-    extRef: contact.extRef,
-    externalDataReference: contact.extRef,
-    language: contact.language,
-    unsubscribed: contact.unsubscribed,
-    creationDate: contact.creationDate,
-    lastModified: contact.lastModified,
-    embeddedData: includeEmbedded ? { ...contact.embeddedData } : undefined,
-  })
-}
-
-function listView(contact: ContactRecord): Record<string, unknown> {
-  return definedOnly({
-    contactId: contact.id,
-    firstName: contact.firstName,
-    lastName: contact.lastName,
-    email: contact.email,
-    phone: contact.phone,
-    extRef: contact.extRef,
-    language: contact.language,
-    unsubscribed: contact.unsubscribed,
-  })
-}
-
-function detailView(ctx: ApiContext, contact: ContactRecord): Record<string, unknown> {
-  const membership: Record<string, unknown> = {}
-  for (const list of ctx.store.mailingLists.values()) {
-    const lookupId = list.members[contact.id]
-    if (lookupId !== undefined)
-      membership[list.id] = { name: list.name, contactLookupId: lookupId, unsubscribed: contact.unsubscribed }
-  }
-  return { ...searchView(contact, true), mailingListMembership: membership }
-}
-
-function transactionView(t: TransactionRecord): Record<string, unknown> {
-  return {
-    transactionId: t.id,
-    contactId: t.contactId,
-    mailingListId: t.mailingListId,
-    transactionDate: t.transactionDate,
-    data: { ...t.data },
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,15 +384,20 @@ export const API_HANDLERS: Record<Exclude<RouteName, 'triggerWorkflow'>, Handler
   searchContacts: (ctx) => {
     const directory = directoryOf(ctx)
     const body = bodyObject(ctx)
+    const dialect = ctx.behaviour.dialect
     let filter
     try {
-      filter = parseFilter(body['filter'])
+      filter = parseFilter(body['filter'], dialect)
     } catch (error) {
       if (error instanceof FilterError) throw badRequest(error.message)
       throw error
     }
-    const caseSensitive = ctx.behaviour.searchCaseSensitive
-    let matches = ctx.store.contactsOf(directory.id).filter((c) => matchesFilter(c, filter, caseSensitive))
+    const match = {
+      caseSensitive: ctx.behaviour.searchCaseSensitive,
+      isMember: (contactId: string, listId: string) =>
+        ctx.store.mailingLists.get(listId)?.members[contactId] !== undefined,
+    }
+    let matches = ctx.store.contactsOf(directory.id).filter((c) => matchesFilter(c, filter, match))
     if (ctx.fault?.kind === 'duplicate-search-match') {
       const want = ctx.fault.count ?? 2
       const now = isoSeconds(ctx.now())
@@ -448,7 +414,7 @@ export const API_HANDLERS: Record<Exclude<RouteName, 'triggerWorkflow'>, Handler
     const page = readPage(ctx, matches, ctx.behaviour.searchDepthLimit)
     const includeEmbedded = ctx.query.get('includeEmbedded') === 'true'
     const result: Record<string, unknown> = {
-      elements: page.elements.map((c) => searchView(c, includeEmbedded)),
+      elements: page.elements.map((c) => searchView(c, includeEmbedded, dialect)),
     }
     const mode = ctx.behaviour.searchNextPage
     if (mode === 'url' || mode === 'both') result['nextPage'] = nextPageUrl(ctx, page.nextOffset)
@@ -459,7 +425,8 @@ export const API_HANDLERS: Record<Exclude<RouteName, 'triggerWorkflow'>, Handler
 
   getContact: (ctx) => {
     const directory = directoryOf(ctx)
-    return { result: detailView(ctx, contactOf(ctx, directory)) }
+    const lists = [...ctx.store.mailingLists.values()]
+    return { result: detailView(contactOf(ctx, directory), lists, ctx.behaviour.dialect) }
   },
 
   updateContact: (ctx) => {
@@ -547,17 +514,16 @@ export const API_HANDLERS: Record<Exclude<RouteName, 'triggerWorkflow'>, Handler
       return contact ? [{ contact, lookupId }] : []
     })
     return {
-      result: paged(ctx, members, ({ contact, lookupId }) => ({
-        ...listView(contact),
-        contactLookupId: lookupId,
-      })),
+      result: paged(ctx, members, ({ contact, lookupId }) =>
+        mailingListMemberView(contact, lookupId, ctx.behaviour.dialect),
+      ),
     }
   },
 
   createMailingListContact: (ctx) => {
     const directory = directoryOf(ctx)
     const list = mailingListOf(ctx, directory)
-    const created = createOrMerge(ctx, directory, readContactBody(ctx), 'mailing-list')
+    const created = createOrMerge(ctx, directory, readContactBody(ctx, 'strings'), 'mailing-list')
     const contactId = created.contact.id
     const lookupId =
       list.members[contactId] ?? ctx.store.reserve(ctx.ids.id('CGC_', (x) => ctx.store.idTaken(x)))

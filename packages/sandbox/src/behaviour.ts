@@ -5,6 +5,12 @@ import { Issues, isRecord, optionalBoolean, optionalInteger } from './check'
 import { SandboxError } from './errors'
 
 export interface BehaviourOptions {
+  /**
+   * `published` (default): search filters, element shapes, get-contact shape and embedded data as
+   * Qualtrics' published API definition has them (README "Published definition"). `lenient`: the
+   * sandbox's earlier, more accepting reading (`or`, nesting, aliases, both field spellings).
+   */
+  dialect?: 'published' | 'lenient'
   /** Id answered when a create matches a merge rule: the existing contact's (default) or a new id that does not resolve. */
   mergeMatchId?: 'existing' | 'new'
   /** Whether empty strings overwrite existing values on a merge or PUT. Default false. */
@@ -17,7 +23,7 @@ export interface BehaviourOptions {
   searchDepthLimit?: number
   /** Largest `pageSize` accepted (larger answers 400). Default 100. */
   maxPageSize?: number
-  /** Where search tells the next page: `url` (`result.nextPage`, default), `skipToken` (`result.skipToken`) or `both`. */
+  /** Where search tells the next page: `skipToken` (`result.skipToken`, default, as published), `url` (`result.nextPage`) or `both`. */
   searchNextPage?: 'url' | 'skipToken' | 'both'
   /** A transaction key seen before in the directory: `create` another transaction (default) or `reject` it as unprocessed. */
   duplicateTransactionKey?: 'create' | 'reject'
@@ -40,13 +46,14 @@ export interface BehaviourOptions {
 export type ResolvedBehaviour = Required<BehaviourOptions>
 
 export const DEFAULT_BEHAVIOUR: ResolvedBehaviour = {
+  dialect: 'published',
   mergeMatchId: 'existing',
   overwriteBlank: false,
   embeddedDataUpdate: 'merge',
   searchCaseSensitive: false,
   searchDepthLimit: 10_000,
   maxPageSize: 100,
-  searchNextPage: 'url',
+  searchNextPage: 'skipToken',
   duplicateTransactionKey: 'create',
   maxTransactionsPerRequest: 1000,
   requireListMembership: false,
@@ -58,6 +65,7 @@ export const DEFAULT_BEHAVIOUR: ResolvedBehaviour = {
 }
 
 const CHOICES: Partial<Record<keyof BehaviourOptions, readonly unknown[]>> = {
+  dialect: ['published', 'lenient'],
   mergeMatchId: ['existing', 'new'],
   embeddedDataUpdate: ['merge', 'replace'],
   searchNextPage: ['url', 'skipToken', 'both'],

@@ -109,7 +109,7 @@ describe('control API', () => {
     const bad = await control('PUT', 'behaviour', { workflowStatus: 201, colour: 'red' })
     expect(bad.json.error.message).toMatchInlineSnapshot(`
       "Invalid behaviour options:
-        - behaviour.colour: is not a behaviour option (mergeMatchId, overwriteBlank, embeddedDataUpdate, searchCaseSensitive, searchDepthLimit, maxPageSize, searchNextPage, duplicateTransactionKey, maxTransactionsPerRequest, requireListMembership, workflowStatus, workflowMaxBytes, wrongDatacenter, coerceDataToStrings, maxBodyBytes)
+        - behaviour.colour: is not a behaviour option (dialect, mergeMatchId, overwriteBlank, embeddedDataUpdate, searchCaseSensitive, searchDepthLimit, maxPageSize, searchNextPage, duplicateTransactionKey, maxTransactionsPerRequest, requireListMembership, workflowStatus, workflowMaxBytes, wrongDatacenter, coerceDataToStrings, maxBodyBytes)
         - behaviour.workflowStatus: must be one of 200, 202 (Received: number 201)"
     `)
   })

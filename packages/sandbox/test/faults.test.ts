@@ -175,7 +175,10 @@ describe('faults that change what a route does', () => {
     fixture.sb.setFaults([{ kind: 'duplicate-search-match', count: 3, times: 1 }])
     const reply = await call(fixture.sb, 'POST', dir(fixture.sb, '/contacts/search'), { body: filter })
     expect(
-      reply.json.result.elements.map((e: { extRef: string; email: string }) => [e.extRef, e.email]),
+      reply.json.result.elements.map((e: { externalDataReference: string; email: string }) => [
+        e.externalDataReference,
+        e.email,
+      ]),
     ).toEqual([
       ['u1', 'a@x.io'],
       ['u1', 'a@x.io'],

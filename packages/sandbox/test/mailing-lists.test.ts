@@ -94,21 +94,33 @@ describe('POST /directories/{d}/mailinglists/{m}/contacts', () => {
     expect(listed.json.result.id).toBe(created.json.result.id)
   })
 
-  it('lists the members of a list with their lookup ids', async () => {
-    const added = await addToList({ extRef: 'u1' })
+  it('lists the members of a list in the published shape (SingleContactLegacy)', async () => {
+    const added = await addToList({ extRef: 'u1', embeddedData: { tier: 'gold' } })
     const reply = await call(
       fixture.sb,
       'GET',
       dir(fixture.sb, `/mailinglists/${fixture.sb.mailingListId}/contacts`),
     )
     expect(reply.json.result.elements).toEqual([
-      {
-        contactId: added.json.result.id,
-        extRef: 'u1',
-        unsubscribed: false,
-        contactLookupId: added.json.result.contactLookupId,
-      },
+      { contactId: added.json.result.id, extRef: 'u1', unsubscribed: false, embeddedData: { tier: 'gold' } },
     ])
+    fixture.sb.setBehaviour({ dialect: 'lenient' })
+    const lenient = await call(
+      fixture.sb,
+      'GET',
+      dir(fixture.sb, `/mailinglists/${fixture.sb.mailingListId}/contacts`),
+    )
+    expect(lenient.json.result.elements[0].contactLookupId).toBe(added.json.result.contactLookupId)
+  })
+
+  it('takes string embedded data only, as published (a number or boolean is a 400 naming it)', async () => {
+    const reply = await addToList({ extRef: 'u1', embeddedData: { visits: 3, vip: true, tier: 'gold' } })
+    expect(reply.status).toBe(400)
+    expect(reply.json.meta.error.errorMessage).toBe(
+      'body.embeddedData.visits: must be a string (Qualtrics takes string values here) (Received: number 3); body.embeddedData.vip: must be a string (Qualtrics takes string values here) (Received: boolean true)',
+    )
+    fixture.sb.setBehaviour({ dialect: 'lenient' })
+    expect((await addToList({ extRef: 'u1', embeddedData: { visits: 3 } })).status).toBe(200)
   })
 
   it('answers 404 for an unknown list', async () => {

@@ -51,7 +51,7 @@ describe('persistence to a JSON file', () => {
       expect(after.workflowRuns).toEqual(before.workflowRuns)
       expect(after.requests).toEqual([])
       const got = await call(second, 'GET', dir(second, `/contacts/${contactId}`))
-      expect(got.json.result.embeddedData).toEqual({ a: 1 })
+      expect(got.json.result.embeddedData).toEqual({ a: '1' })
       const another = (await call(second, 'POST', dir(second, '/contacts'), { body: { extRef: 'u2' } })).json
         .result.id
       expect(another).not.toBe(contactId)

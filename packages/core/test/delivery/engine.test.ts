@@ -117,7 +117,7 @@ describe('enqueue', () => {
 })
 
 describe('transactions', () => {
-  it('batches many transactions per request and looks each new user up once', async () => {
+  it('batches many transactions per request and looks each new user up with one leaf search per identifier', async () => {
     const { engine, client, store, clock } = setup({ transactionBatchSize: 100 })
     const items = Array.from({ length: 250 }, (_, i) => transactionItem({ user: `u${i % 5}` }))
     await engine.enqueue(items)
@@ -125,8 +125,10 @@ describe('transactions', () => {
     expect(client.transactions).toHaveLength(250)
     expect(client.count('createContactTransactions')).toBe(3)
     expect(client.count('createDirectoryContact')).toBe(5)
-    // one `or` search per identifier kind for the 5 users (extRef, then email), none found
-    expect(client.count('searchDirectoryContacts')).toBe(2)
+    // documented filters only: extRef, then email, a leaf each, for each of the 5 new users
+    const filters = client.calls.filter((c) => c.endpoint === 'searchDirectoryContacts').map((c) => c.args[1])
+    expect(filters).toHaveLength(10)
+    expect(filters.every((f) => !('conjunction' in (f as object)))).toBe(true)
     expect(new Set(client.transactions.map((t) => t.key)).size).toBe(250)
   })
 
@@ -224,6 +226,38 @@ describe('transactions', () => {
     expect((await store.counts()).delivered).toBe(2)
   })
 
+  it('does not write twice when Qualtrics lists the date in another format (instants are compared)', async () => {
+    const { engine, client, store, clock } = setup()
+    client.listing = 'iso-with-key'
+    client.failNext('createContactTransactions', http(504), { afterWrite: true })
+    await engine.enqueue([transactionItem({ user: 'u1' })])
+    await settle(engine, store, clock)
+    expect(client.transactions).toHaveLength(1)
+    expect(client.count('listContactTransactions')).toBe(1)
+    expect((await store.counts()).delivered).toBe(1)
+  })
+
+  it('does not take a listed transaction under another key for the one it sent', async () => {
+    const { engine, client, store, clock } = setup()
+    client.listing = 'iso-with-key'
+    const item = transactionItem({ contactId: 'CID_1' })
+    // the same list, instant and data, written earlier by another event
+    client.transactions.push({
+      id: 'CTR_OTHER',
+      key: 'another-key',
+      directoryId: 'POOL_1',
+      contactId: 'CID_1',
+      mailingListId: 'CG_1',
+      transactionDate: '2024-05-01 10:00:00',
+      data: { amount: 10, sku: 'A' },
+    })
+    client.failNext('createContactTransactions', timeout)
+    await engine.enqueue([item])
+    await settle(engine, store, clock)
+    expect(client.transactions).toHaveLength(2)
+    expect(client.count('createContactTransactions')).toBe(2)
+  })
+
   it('re-sends after a timeout when the check finds nothing written', async () => {
     const { engine, client, store, clock } = setup()
     client.failNext('createContactTransactions', timeout)
@@ -273,8 +307,42 @@ describe('contacts', () => {
     expect(client.count('createDirectoryContact')).toBe(0)
   })
 
+  it('with orLookups (a live check saw them honoured), finds known users with one `or` search per identifier', async () => {
+    const { engine, client, store, clock } = setup({ orLookups: true })
+    client.contacts.push(
+      { id: 'CID_A', directoryId: 'POOL_1', extRef: 'a' },
+      { id: 'CID_B', directoryId: 'POOL_1', extRef: 'b' },
+    )
+    await engine.enqueue([transactionItem({ user: 'a' }), transactionItem({ user: 'b' })])
+    await settle(engine, store, clock)
+    expect(client.transactions.map((t) => t.contactId).sort()).toEqual(['CID_A', 'CID_B'])
+    const filters = client.calls.filter((c) => c.endpoint === 'searchDirectoryContacts').map((c) => c.args[1])
+    expect(filters).toEqual([
+      {
+        conjunction: 'or',
+        filters: expect.arrayContaining([
+          { filterType: 'extRef', comparison: 'eq', value: 'a' },
+          { filterType: 'extRef', comparison: 'eq', value: 'b' },
+        ]),
+      },
+    ])
+  })
+
+  it('with orLookups, creates no contact on the strength of an `or` answered with no elements: a leaf search confirms first', async () => {
+    const { engine, client, store, clock } = setup({ orLookups: true })
+    client.emptyOr = true
+    client.contacts.push(
+      { id: 'CID_A', directoryId: 'POOL_1', extRef: 'a' },
+      { id: 'CID_B', directoryId: 'POOL_1', extRef: 'b' },
+    )
+    await engine.enqueue([transactionItem({ user: 'a' }), transactionItem({ user: 'b' })])
+    await settle(engine, store, clock)
+    expect(client.transactions.map((t) => t.contactId).sort()).toEqual(['CID_A', 'CID_B'])
+    expect(client.count('createDirectoryContact')).toBe(0)
+  })
+
   it('falls back to one search per identifier when the directory refuses "or" filters', async () => {
-    const { engine, client, store, clock } = setup()
+    const { engine, client, store, clock } = setup({ orLookups: true })
     client.refuseOr = true
     client.contacts.push(
       { id: 'CID_A', directoryId: 'POOL_1', extRef: 'a' },

@@ -53,6 +53,10 @@ export interface FakeQualtrics extends QualtricsApi {
   unprocessNext(count: number, times?: number): void
   /** Refuse `or` filters with a 400. */
   refuseOr: boolean
+  /** Answer `or` filters with no elements (a server that ignores or misreads the conjunction). */
+  emptyOr: boolean
+  /** How listed transactions show their date and key: as sent (default), or ISO-8601 with the key. */
+  listing: 'as-sent' | 'iso-with-key'
   /** Report transactions for contacts it does not have as unprocessed. */
   requireKnownContacts: boolean
   /** Qualtrics down: every call before `until` (clock time) fails with the next of `errors`, in turn. */
@@ -109,6 +113,8 @@ export function createFakeQualtrics(clock: Clock): FakeQualtrics {
     transactions: [],
     workflowRuns: [],
     refuseOr: false,
+    emptyOr: false,
+    listing: 'as-sent',
     requireKnownContacts: false,
     outage: undefined,
     failNext(endpoint, error, options = {}) {
@@ -135,7 +141,9 @@ export function createFakeQualtrics(clock: Clock): FakeQualtrics {
     },
     async searchDirectoryContacts(directoryId: string, filter: ContactFilter): Promise<SearchContactsResult> {
       return run('searchDirectoryContacts', [directoryId, filter], () => {
-        if (fake.refuseOr && 'conjunction' in filter && filter.conjunction === 'or') throw http(400)()
+        const isOr = 'conjunction' in filter && filter.conjunction === 'or'
+        if (fake.refuseOr && isOr) throw http(400)()
+        if (fake.emptyOr && isOr) return { contacts: [] }
         return {
           contacts: fake.contacts
             .filter((c) => c.directoryId === directoryId && matches(filter, c))
@@ -185,8 +193,10 @@ export function createFakeQualtrics(clock: Clock): FakeQualtrics {
           .map((t) => ({
             id: t.id,
             mailingListId: t.mailingListId,
-            transactionDate: t.transactionDate,
             data: t.data,
+            ...(fake.listing === 'as-sent'
+              ? { transactionDate: t.transactionDate }
+              : { transactionDate: `${t.transactionDate.replace(' ', 'T')}.000Z`, key: t.key }),
           })),
       )
     },

@@ -80,8 +80,40 @@ describe('each method against the sandbox', () => {
     }
     const { id } = await client.createDirectoryContact(sb.directoryId, contact)
     expect(id).toMatch(/^CID_/)
-    expect(await client.getDirectoryContact(sb.directoryId, id)).toMatchObject({ id, ...contact })
+    // Qualtrics types embedded data string → string when it is read back (spec §2.5).
+    expect(await client.getDirectoryContact(sb.directoryId, id)).toMatchObject({
+      id,
+      ...contact,
+      embeddedData: { plan: 'pro', seats: '3' },
+    })
     expect(sb.inspect().contacts.map((c) => c.id)).toContain(id)
+  })
+
+  it('getDirectoryContact reads the published shape: directoryUnsubscribed and dates in epoch ms', async () => {
+    const { id } = await client.createDirectoryContact(sb.directoryId, {
+      extRef: 'opted-out',
+      unsubscribed: true,
+    })
+    const stored = sb.inspect().contacts.find((c) => c.id === id)!
+    expect(await client.getDirectoryContact(sb.directoryId, id)).toEqual({
+      id,
+      extRef: 'opted-out',
+      unsubscribed: true,
+      embeddedData: {},
+      creationDate: new Date(Date.parse(stored.creationDate)).toISOString(),
+      lastModified: new Date(Date.parse(stored.lastModified)).toISOString(),
+    })
+  })
+
+  it('createContactInMailingList sends embedded data as strings, which the list create requires', async () => {
+    const { id } = await client.createContactInMailingList(sb.directoryId, sb.mailingListId, {
+      extRef: 'listed',
+      embeddedData: { seats: 3, trial: false },
+    })
+    expect(sb.inspect().contacts.find((c) => c.id === id)?.embeddedData).toEqual({
+      seats: '3',
+      trial: 'false',
+    })
   })
 
   it('updateDirectoryContact changes the stored contact', async () => {

@@ -1,6 +1,13 @@
 // Contact resolution for transactions, and contact upserts: the contact-id cache, single flight per
-// user, batched searches (one `or` of leaf filters for many users, in identifier order extRef → email
-// → phone) and creation of the contacts nobody found.
+// user, searches in identifier order extRef → email → phone, and creation of the contacts nobody found.
+//
+// Searches use what Qualtrics documents (spec §2.4): one leaf filter per identifier. Batched searches
+// (one `or` of leaf filters for many users) are sent only when `orLookups` is on, which the live check
+// sets after seeing the brand honour `or`; even then a user such a search did not find is searched for
+// again with a leaf before a contact is created: no contact is created on the strength of an
+// undocumented query. With `createWithoutSearch: 'when-deduplicated'`, a user whose only lookup
+// identifier is the one field the directory deduplicates on is created without a search (the
+// directory's merge finds the existing contact; see create-without-search.ts).
 //
 // An item's `lookupBy` narrows the identifiers that may lead to an existing contact. The others are
 // "unvouched": never searched for, never read from or written to the cache, and, before a create,
@@ -9,9 +16,16 @@
 
 import type { ContactPayload, TransactionPayload } from '../../actions/payloads'
 import { describeValue, RelayError } from '../../errors'
-import type { ContactFields, ContactFilter, DirectoryContact, QualtricsApi } from '../qualtrics/types'
+import type {
+  ContactFields,
+  ContactFilter,
+  ContactFilterLeaf,
+  DirectoryContact,
+  QualtricsApi,
+} from '../qualtrics/types'
 import type { DeliveryStore } from '../store/types'
 import type { Clock } from './clock'
+import { createMergeIdentifiers, type CreateWithoutSearch } from './create-without-search'
 import type { Endpoint } from './events'
 import { contactCacheKey, IDENTIFIER_ORDER, normaliseIdentifier, type IdentifierKind } from './keys'
 import type { DeliveryLogger } from './options'
@@ -48,8 +62,11 @@ export interface ContactResolver {
     payload: ContactPayload,
     options?: { afterAmbiguousWrite?: boolean; lookupBy?: LookupBy },
   ): Promise<string>
-  /** Drops the cached ids of this payload's identifiers (a transaction sent to the cached id was refused). */
-  forget(payload: ContactPayload, lookupBy?: LookupBy): Promise<void>
+  /**
+   * Drops the cached ids of this payload's identifiers: a transaction sent to `refusedContactId` was
+   * refused. When that id came from a create without a search, the directory is searched from now on.
+   */
+  forget(payload: ContactPayload, lookupBy?: LookupBy, refusedContactId?: string): Promise<void>
 }
 
 export interface ContactResolverOptions {
@@ -61,11 +78,16 @@ export interface ContactResolverOptions {
   ambiguousContact: 'newest' | 'fail'
   contactCacheTtlMs: number
   contactLookupBatchSize: number
+  /** Batched `or` searches; only when a live check recorded that the brand honours them. */
+  orLookups: boolean
+  createWithoutSearch: CreateWithoutSearch
   onStoreError: (where: string, error: unknown) => void
 }
 
 /** Search page size: enough to see every match of a batch of identifiers in one page. */
 const SEARCH_PAGE_SIZE = 100
+/** Contact ids answered by creates without a search that are remembered (to recognise a refused one). */
+const UNSEARCHED_IDS_KEPT = 10_000
 
 /** The payload's identifiers, strongest first; only the kinds in `lookupBy` when it is given. */
 export function identifiersOf(payload: ContactPayload, lookupBy?: LookupBy): Identifier[] {
@@ -185,8 +207,11 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
   /** Lookups waiting for the next round, by directory. */
   let queued = new Map<string, Lookup[]>()
   let roundScheduled = false
-  /** Turned off for good when Qualtrics refuses an `or` search. */
-  let orSearches = options.contactLookupBatchSize > 1
+  /** Off unless a live check recorded `or` as honoured; turned off for good when Qualtrics refuses one. */
+  let orSearches = options.orLookups && options.contactLookupBatchSize > 1
+  const mergeIdentifiers = createMergeIdentifiers({ client, call, clock, logger })
+  /** Ids answered by creates without a search, newest last (insertion order), at most UNSEARCHED_IDS_KEPT. */
+  const unsearchedIds = new Map<string, string>()
 
   async function fromCache(ids: readonly Identifier[]): Promise<string | undefined> {
     const now = clock.now()
@@ -239,7 +264,7 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
     return best.id
   }
 
-  function leaf(kind: IdentifierKind, value: string): ContactFilter {
+  function leaf(kind: IdentifierKind, value: string): ContactFilterLeaf {
     return { filterType: kind, comparison: 'eq', value }
   }
 
@@ -306,14 +331,20 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
       }
       slot.matches.push(contact)
     }
+    const unmatched: Lookup[] = []
     for (const { lookup, id, matches } of byValue.values()) {
-      if (matches.length === 0) continue
+      if (matches.length === 0) {
+        unmatched.push(lookup)
+        continue
+      }
       try {
         settle(lookup, { ok: { contactId: choose(matches, directoryId, id), via: 'search' } })
       } catch (error) {
         settle(lookup, { error })
       }
     }
+    // "No match" from an undocumented query is not trusted: a leaf search confirms it before any create.
+    await Promise.all(unmatched.map((l) => searchOne(directoryId, kind, l)))
   }
 
   /**
@@ -355,9 +386,42 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
     return fields
   }
 
+  /** The lookups of a round that a create finds without a search (see create-without-search.ts). */
+  async function unsearched(directoryId: string, lookups: readonly Lookup[]): Promise<Set<Lookup>> {
+    const candidates = lookups.filter((l) => l.ids.length === 1)
+    if (
+      options.createWithoutSearch === 'never' ||
+      options.ambiguousContact !== 'newest' ||
+      candidates.length === 0
+    )
+      return new Set()
+    const mergesOn = await mergeIdentifiers.of(directoryId)
+    return new Set(candidates.filter((l) => l.ids[0]?.kind === mergesOn))
+  }
+
+  async function create(directoryId: string, lookup: Lookup, searched: boolean): Promise<void> {
+    try {
+      const fields = await fieldsToCreate(directoryId, lookup.payload, lookup.unvouched)
+      // Unsearched, the create may merge into an existing contact: never let it undo an opt-out.
+      if (!searched && fields.unsubscribed === false) delete fields.unsubscribed
+      const created = await call('createDirectoryContact', 1, () =>
+        client.createDirectoryContact(directoryId, fields),
+      )
+      if (!searched) {
+        unsearchedIds.set(created.id, directoryId)
+        if (unsearchedIds.size > UNSEARCHED_IDS_KEPT) unsearchedIds.delete(unsearchedIds.keys().next().value!)
+      }
+      settle(lookup, { ok: { contactId: created.id, via: 'created' } })
+    } catch (error) {
+      settle(lookup, { error })
+    }
+  }
+
   async function runRound(directoryId: string, lookups: Lookup[]): Promise<void> {
+    const skip = await unsearched(directoryId, lookups)
+    const searchable = lookups.filter((l) => !skip.has(l))
     for (const kind of IDENTIFIER_ORDER) {
-      const open = lookups.filter((l) => !l.settled && l.ids.some((i) => i.kind === kind))
+      const open = searchable.filter((l) => !l.settled && l.ids.some((i) => i.kind === kind))
       if (open.length === 0) continue
       if (!orSearches || open.length === 1) {
         await Promise.all(open.map((l) => searchOne(directoryId, kind, l)))
@@ -373,21 +437,7 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
         ),
       )
     }
-    await Promise.all(
-      lookups
-        .filter((l) => !l.settled)
-        .map(async (lookup) => {
-          try {
-            const fields = await fieldsToCreate(directoryId, lookup.payload, lookup.unvouched)
-            const created = await call('createDirectoryContact', 1, () =>
-              client.createDirectoryContact(directoryId, fields),
-            )
-            settle(lookup, { ok: { contactId: created.id, via: 'created' } })
-          } catch (error) {
-            settle(lookup, { error })
-          }
-        }),
-    )
+    await Promise.all(lookups.filter((l) => !l.settled).map((l) => create(directoryId, l, !skip.has(l))))
   }
 
   function runQueued(): void {
@@ -488,7 +538,9 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
       }
     },
 
-    async forget(payload: ContactPayload, lookupBy?: LookupBy): Promise<void> {
+    async forget(payload: ContactPayload, lookupBy?: LookupBy, refusedContactId?: string): Promise<void> {
+      const directoryId = refusedContactId === undefined ? undefined : unsearchedIds.get(refusedContactId)
+      if (directoryId !== undefined) mergeIdentifiers.distrust(directoryId)
       const keys = identifiersOf(payload, lookupBy).map((i) => i.key)
       if (keys.length === 0) return
       try {

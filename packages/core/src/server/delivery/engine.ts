@@ -34,6 +34,7 @@ import {
   type CircuitSnapshot,
   type CircuitTransition,
 } from './circuit'
+import { isAlreadyWritten, isSameTransaction } from './already-written'
 import { systemClock } from './clock'
 import { createContactResolver, type ResolvedContact } from './contacts'
 import {
@@ -123,19 +124,6 @@ function mayHaveApplied(error: unknown): boolean {
   if (error.code === 'TIMEOUT' || error.code === 'NETWORK_ERROR' || error.code === 'QUALTRICS_BAD_RESPONSE')
     return true
   return error.code === 'QUALTRICS_API_ERROR' && (error.status ?? 0) >= 500
-}
-
-/** An unprocessed-transaction reason saying the key was used before: the transaction exists. */
-function isDuplicateKey(reason: { errorCode?: string; errorMessage: string }): boolean {
-  return /duplicate|already/i.test(`${reason.errorCode ?? ''} ${reason.errorMessage}`)
-}
-
-/** Transaction data as Qualtrics may echo it (values possibly turned into strings). */
-function sameData(sent: Record<string, unknown>, listed: Record<string, unknown> | undefined): boolean {
-  if (listed === undefined) return Object.keys(sent).length === 0
-  const keys = Object.keys(sent)
-  if (keys.length !== Object.keys(listed).length) return false
-  return keys.every((k) => k in listed && String(listed[k]) === String(sent[k]))
 }
 
 function isRetryable(error: unknown): boolean {
@@ -433,6 +421,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     ambiguousContact: opts.ambiguousContact,
     contactCacheTtlMs: opts.contactCacheTtlMs,
     contactLookupBatchSize: opts.contactLookupBatchSize,
+    orLookups: opts.orLookups,
+    createWithoutSearch: opts.createWithoutSearch,
     onStoreError: storeFailed,
   })
 
@@ -594,7 +584,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
 
   /**
    * After an ambiguous failure, looks for the item's transaction among the contact's transactions
-   * (same list, date and data). Returns its id when found; undefined when not found or not checkable.
+   * (same list and key where listed, same instant, same data: already-written.ts). Returns its id when
+   * found; undefined when not found or not checkable.
    */
   async function findWritten(item: BatchEntry['item'], contactId: string): Promise<string | undefined> {
     const lister = client.listContactTransactions
@@ -621,13 +612,15 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       list.then(drop, drop)
     }
     const transactions = await listing.list
-    const match = transactions.find(
-      (t) =>
-        !listing.taken.has(t.id) &&
-        (t.mailingListId === undefined || t.mailingListId === p.mailingListId) &&
-        t.transactionDate === p.transactionDate &&
-        sameData(p.transactionData, t.data),
-    )
+    const sent = {
+      key: item.id,
+      transaction: {
+        mailingListId: p.mailingListId,
+        transactionDate: p.transactionDate,
+        data: p.transactionData,
+      },
+    }
+    const match = transactions.find((t) => !listing.taken.has(t.id) && isSameTransaction(t, sent))
     if (match === undefined) return undefined
     listing.taken.add(match.id)
     return match.id
@@ -721,13 +714,14 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
             return
           }
           const reason = outcome.unprocessed[e.key]
-          if (reason !== undefined && isDuplicateKey(reason)) {
+          if (reason !== undefined && isAlreadyWritten(reason)) {
             // Qualtrics deduplicates keys and has this one: an earlier attempt wrote it.
             await delivered(e.item, { contactId: e.contact.contactId, transactionKey: e.key })
             return
           }
           // The cached contact id may be stale (contact deleted or merged): look it up afresh next time.
-          if (e.contact.via !== 'given') await contacts.forget(e.item.payload, e.item.lookupBy)
+          if (e.contact.via !== 'given')
+            await contacts.forget(e.item.payload, e.item.lookupBy, e.contact.contactId)
           await failed(
             e.item,
             new RelayError(

@@ -10,6 +10,7 @@ export type Endpoint =
   | 'searchDirectoryContacts'
   | 'createContactTransactions'
   | 'listContactTransactions'
+  | 'listDirectories'
   | 'triggerWorkflow'
 
 /** Which item an event is about (never its payload). */

@@ -36,3 +36,5 @@ export {
   type ItemIdentity,
 } from './keys'
 export type { DeliveryEvents, DeliveryEventName, DeliveryListener, Endpoint, ItemRef } from './events'
+export { isAlreadyWritten, isSameTransaction, transactionInstant } from './already-written'
+export { soleMergeIdentifier, type CreateWithoutSearch } from './create-without-search'

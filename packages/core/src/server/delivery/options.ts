@@ -5,6 +5,7 @@ import type { ListedContactTransaction, QualtricsApi } from '../qualtrics/types'
 import type { DeliveryStore } from '../store/types'
 import type { Circuit } from './circuit'
 import type { Clock } from './clock'
+import type { CreateWithoutSearch } from './create-without-search'
 
 /** A pino-compatible logger (`logger.info({ fields }, 'message')`); the engine logs no token or e-mail. */
 export interface DeliveryLogger {
@@ -33,7 +34,9 @@ export const noopLogger: DeliveryLogger = {
  * | `transactionLingerMs`    | `200`                    | how long a partly filled batch waits for more transactions of its directory |
  * | `ambiguousContact`       | `'newest'`               | several contacts match one identifier: `'newest'` picks the most recently modified (then created), `'fail'` dead-letters the item with `CONTACT_AMBIGUOUS` |
  * | `contactCacheTtlMs`      | `86_400_000` (24 h)      | how long a resolved contact id is reused without asking Qualtrics |
- * | `contactLookupBatchSize` | `50`                     | identifiers looked up in one search (an `or` of leaf filters); `1` sends one search per identifier. A directory that refuses `or` falls back to one per identifier by itself |
+ * | `orLookups`              | `false`                  | batched lookups: one search for many users, an `or` of leaf filters. Qualtrics documents only `and` (spec §2.4), so set this only from a live-check record that saw the brand honour `or` (`orLookupsVerified`); a user such a search did not find is searched for with a leaf before a create |
+ * | `contactLookupBatchSize` | `50`                     | with `orLookups`: identifiers in one `or` search; `1` sends one search per identifier. A directory that refuses `or` falls back to one per identifier by itself |
+ * | `createWithoutSearch`    | `'never'`                | `'when-deduplicated'`: a user whose only lookup identifier is the one field the directory deduplicates on (`GET /directories`) is created without a search, the directory's merge finding an existing contact (one request instead of two); see create-without-search.ts for the conditions |
  * | `maxAttempts`            | `10`                     | failed attempts before an item is dead-lettered; 429s and failures while the circuit is open (or that opened it) do not count |
  * | `maxAgeMs`               | `86_400_000` (24 h)      | an item that fails after this age since it was accepted (or replayed) is dead-lettered instead of retried |
  * | `retryBaseMs`            | `1000`                   | first retry delay; doubles per attempt, with jitter (50–100% of the step) |
@@ -59,6 +62,8 @@ export interface DeliveryEngineOptions {
   ambiguousContact?: 'newest' | 'fail'
   contactCacheTtlMs?: number
   contactLookupBatchSize?: number
+  orLookups?: boolean
+  createWithoutSearch?: CreateWithoutSearch
   maxAttempts?: number
   maxAgeMs?: number
   retryBaseMs?: number
@@ -113,7 +118,10 @@ const DAY = 86_400_000
 
 type NumberRule = { min: number; max?: number; integer?: boolean }
 
-const NUMBER_RULES: Record<Exclude<keyof DeliveryEngineOptions, 'ambiguousContact' | 'owner'>, NumberRule> = {
+const NUMBER_RULES: Record<
+  Exclude<keyof DeliveryEngineOptions, 'ambiguousContact' | 'owner' | 'orLookups' | 'createWithoutSearch'>,
+  NumberRule
+> = {
   requestsPerMinute: { min: 0.001 },
   burst: { min: 1 },
   maxConcurrentRequests: { min: 1, integer: true },
@@ -146,7 +154,14 @@ const COLLABORATORS = [
   'isWorkflowUrlAllowed',
   'circuit',
 ] as const
-const KNOWN = new Set<string>([...Object.keys(NUMBER_RULES), 'ambiguousContact', 'owner', ...COLLABORATORS])
+const KNOWN = new Set<string>([
+  ...Object.keys(NUMBER_RULES),
+  'ambiguousContact',
+  'owner',
+  'orLookups',
+  'createWithoutSearch',
+  ...COLLABORATORS,
+])
 
 const CLIENT_METHODS = [
   'createDirectoryContact',
@@ -261,6 +276,22 @@ export function parseDeliveryOptions(config: DeliveryEngineConfig): ResolvedOpti
       message: `must be "newest" or "fail" (Received: ${describeValue(raw.ambiguousContact)})`,
     })
   }
+  if (raw.orLookups !== undefined && typeof raw.orLookups !== 'boolean') {
+    issues.push({
+      path: 'orLookups',
+      message: `must be true or false (Received: ${describeValue(raw.orLookups)})`,
+    })
+  }
+  if (
+    raw.createWithoutSearch !== undefined &&
+    raw.createWithoutSearch !== 'never' &&
+    raw.createWithoutSearch !== 'when-deduplicated'
+  ) {
+    issues.push({
+      path: 'createWithoutSearch',
+      message: `must be "never" or "when-deduplicated" (Received: ${describeValue(raw.createWithoutSearch)})`,
+    })
+  }
   if (raw.owner !== undefined && (typeof raw.owner !== 'string' || raw.owner.length === 0)) {
     issues.push({
       path: 'owner',
@@ -279,6 +310,8 @@ export function parseDeliveryOptions(config: DeliveryEngineConfig): ResolvedOpti
     ambiguousContact: config.ambiguousContact ?? 'newest',
     contactCacheTtlMs: config.contactCacheTtlMs ?? DAY,
     contactLookupBatchSize: config.contactLookupBatchSize ?? 50,
+    orLookups: config.orLookups ?? false,
+    createWithoutSearch: config.createWithoutSearch ?? 'never',
     maxAttempts: config.maxAttempts ?? 10,
     maxAgeMs: config.maxAgeMs ?? DAY,
     retryBaseMs: config.retryBaseMs ?? 1000,

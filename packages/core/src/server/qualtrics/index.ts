@@ -35,5 +35,6 @@ export type {
   ContactTransaction,
   CreateTransactionsResult,
   WhoAmI,
+  DeduplicationCriteria,
   DirectorySummary,
 } from './types'

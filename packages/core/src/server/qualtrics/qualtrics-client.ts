@@ -338,7 +338,12 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
       const url = apiUrl(
         `/API/v3/directories/${segment('directoryId', directoryId)}/mailinglists/${segment('mailingListId', mailingListId)}/contacts`,
       )
-      return send({ method: 'POST', url, body: contact, read: (env) => readMailingListContact(env?.result) })
+      // The mailing-list create takes embedded data as string → string only (spec §2.5).
+      const body =
+        contact.embeddedData === undefined
+          ? contact
+          : { ...contact, embeddedData: asStrings(contact.embeddedData) }
+      return send({ method: 'POST', url, body, read: (env) => readMailingListContact(env?.result) })
     },
 
     async createContactTransactions(directoryId, transactions) {
@@ -390,6 +395,10 @@ function segment(name: string, value: unknown): string {
     throw new PayloadValidationError(`${name} must be a non-empty id (Received: ${describeValue(value)})`)
   }
   return encodeURIComponent(value)
+}
+
+function asStrings(data: Record<string, string | number | boolean>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, String(v)]))
 }
 
 /** JSON for a request body; a value JSON cannot carry (BigInt, a cycle) is a PayloadValidationError. */

@@ -6,6 +6,7 @@ import { RelayError, describeValue } from '../../errors'
 import type { BadResponseKind } from './errors'
 import type {
   CreateTransactionsResult,
+  DeduplicationCriteria,
   DirectoryContact,
   DirectorySummary,
   ListedContactTransaction,
@@ -143,6 +144,22 @@ function readDirectory(value: unknown, path: string): DirectorySummary {
   }
   put(out, 'contactCount', readOptional(value, ['contactCount'], path, 'a number', isNumber))
   put(out, 'isDefault', readOptional(value, ['isDefault'], path, 'a boolean', isBoolean))
+  put(
+    out,
+    'deduplicationCriteria',
+    readCriteria(value.deduplicationCriteria, `${path}.deduplicationCriteria`),
+  )
+  return out
+}
+
+/** `deduplicationCriteria` of a directory (spec §2.2): which fields its merge rules use. */
+function readCriteria(value: unknown, path: string): DeduplicationCriteria | undefined {
+  if (value === undefined || value === null) return undefined
+  if (!isObject(value)) throw problem(path, 'an object of booleans', value)
+  const out: DeduplicationCriteria = {}
+  for (const key of ['email', 'firstName', 'lastName', 'externalDataReference', 'phone'] as const) {
+    put(out, key, readOptional(value, [key], path, 'a boolean', isBoolean))
+  }
   return out
 }
 
@@ -164,6 +181,12 @@ export function readPage<T>(
 
 export const readDirectoryElement = readDirectory
 
+/**
+ * A search element (published `ElementsInner1`: `id`, `phoneNumber`, `externalDataReference`,
+ * `unsubscribed`, dates as strings) or a get-contact result (published `Result5`: `contactId`, `phone`,
+ * `extRef`, `directoryUnsubscribed`, dates in epoch ms). The published names are read first; the other
+ * spelling of each is still accepted, so either answer reads the same.
+ */
 export function readContact(value: unknown, path: string): DirectoryContact {
   if (!isObject(value)) throw problem(path, 'an object', value)
   const id = nonEmptyString(value.id) ?? nonEmptyString(value.contactId)
@@ -173,10 +196,14 @@ export function readContact(value: unknown, path: string): DirectoryContact {
   put(out, 'firstName', optString(value, ['firstName'], path))
   put(out, 'lastName', optString(value, ['lastName'], path))
   put(out, 'email', optString(value, ['email'], path))
-  put(out, 'phone', optString(value, ['phone', 'phoneNumber'], path))
-  put(out, 'extRef', optString(value, ['extRef', 'externalDataReference'], path))
+  put(out, 'phone', optString(value, ['phoneNumber', 'phone'], path))
+  put(out, 'extRef', optString(value, ['externalDataReference', 'extRef'], path))
   put(out, 'language', optString(value, ['language'], path))
-  put(out, 'unsubscribed', readOptional(value, ['unsubscribed'], path, 'a boolean', isBoolean))
+  put(
+    out,
+    'unsubscribed',
+    readOptional(value, ['directoryUnsubscribed', 'unsubscribed'], path, 'a boolean', isBoolean),
+  )
   put(out, 'embeddedData', readEmbeddedData(value.embeddedData, `${path}.embeddedData`))
   put(out, 'lastModified', readDate(value, 'lastModified', path))
   put(out, 'creationDate', readDate(value, 'creationDate', path))
@@ -200,7 +227,7 @@ function readEmbeddedData(
   return out
 }
 
-/** A date as Qualtrics gives it: an ISO string is kept, epoch ms become ISO. */
+/** A date as Qualtrics gives it: a string is kept as it is, epoch ms (get contact) become ISO. */
 function readDate(o: JsonObject, key: string, path: string): string | undefined {
   const value = o[key]
   if (value === undefined || value === null) return undefined
@@ -221,7 +248,7 @@ export function readListedTransaction(value: unknown, path: string): ListedConta
   const out: ListedContactTransaction = { id }
   put(out, 'contactId', optString(value, ['contactId'], path))
   put(out, 'mailingListId', optString(value, ['mailingListId'], path))
-  put(out, 'transactionDate', optString(value, ['transactionDate'], path))
+  put(out, 'transactionDate', readDate(value, 'transactionDate', path))
   put(out, 'data', readEmbeddedData(value.data, `${path}.data`))
   return out
 }

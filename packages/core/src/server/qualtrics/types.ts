@@ -26,9 +26,13 @@ export interface ContactFilterLeaf {
   comparison: 'eq'
   value: string
 }
+/**
+ * A group of leaves. Qualtrics documents only `and` with 2 to 5 leaves, not nested (spec §2.4); `or`
+ * is undocumented and sent only once a live check has seen the brand honour it.
+ */
 export interface ContactFilterGroup {
   conjunction: 'and' | 'or'
-  filters: ContactFilter[]
+  filters: ContactFilterLeaf[]
 }
 export type ContactFilter = ContactFilterLeaf | ContactFilterGroup
 
@@ -65,11 +69,21 @@ export interface WhoAmI {
   accountType?: string
 }
 
+/** Which contact fields a directory's merge (deduplication) rules use (`GET /directories`, spec §2.2). */
+export interface DeduplicationCriteria {
+  email?: boolean
+  firstName?: boolean
+  lastName?: boolean
+  externalDataReference?: boolean
+  phone?: boolean
+}
+
 export interface DirectorySummary {
   directoryId: string
   name: string
   contactCount?: number
   isDefault?: boolean
+  deduplicationCriteria?: DeduplicationCriteria
 }
 
 /** Every method rejects with a RelayError subclass (see server/qualtrics/errors.ts). */
@@ -104,8 +118,13 @@ export interface ListedContactTransaction {
   id: string
   contactId?: string
   mailingListId?: string
-  /** `YYYY-MM-DD HH:MM:SS`, UTC, as Qualtrics returns it. */
+  /** As Qualtrics returns it (`YYYY-MM-DD HH:MM:SS` UTC is what is sent; epoch ms are read as ISO). */
   transactionDate?: string
+  /**
+   * The key the transaction was created under, when a lister knows it. No published answer carries it
+   * (spec §2.7); the re-send check compares it only when present.
+   */
+  key?: string
   data?: Record<string, string | number | boolean>
 }
 
