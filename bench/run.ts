@@ -6,11 +6,13 @@ import { runCoreBench } from './core'
 import type { BenchSection } from './lib'
 import { runNodePluginBench } from './node-plugin'
 import { runProxyBench } from './proxy'
+import { runStoreBench } from './store'
 
 const parts: [string, () => Promise<BenchSection[]>][] = [
   ['core', runCoreBench],
   ['browser-plugin', runBrowserPluginBench],
   ['proxy', runProxyBench],
+  ['store', runStoreBench],
   ['node-plugin', runNodePluginBench],
 ]
 

@@ -40,7 +40,7 @@ interface Running {
  * The SQLite store, loaded only when asked for: better-sqlite3 is an optional dependency, so a plugin
  * with the memory store must not need it installed.
  */
-async function openSqliteStore(path: string): Promise<DeliveryStore> {
+async function openSqliteStore(path: string, synchronous: 'full' | 'normal'): Promise<DeliveryStore> {
   const sqlite = await import('@qualtrics-relay/core/sqlite').catch((error: unknown) => {
     throw new ConfigError(
       'Invalid Qualtrics plugin options (1 problem)',
@@ -53,7 +53,7 @@ async function openSqliteStore(path: string): Promise<DeliveryStore> {
       { cause: error },
     )
   })
-  return sqlite.createSqliteStore({ path })
+  return sqlite.createSqliteStore({ path, synchronous })
 }
 
 export function createDirectSink(config: ResolvedDirectOptions): Sink {
@@ -71,7 +71,9 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
   function open(): Promise<Running> {
     running ??= (async () => {
       const store =
-        config.sqlitePath === undefined ? createMemoryStore() : await openSqliteStore(config.sqlitePath)
+        config.sqlitePath === undefined
+          ? createMemoryStore()
+          : await openSqliteStore(config.sqlitePath, config.synchronous)
       const engine = createDeliveryEngine({
         ...config.delivery,
         client,

@@ -64,8 +64,12 @@ export interface DirectModeOptions extends CommonOptions {
   requestTimeoutMs?: number
   /** Options of the delivery engine (batch size, linger, rate limit, retries, …), passed through as given. */
   delivery?: DeliveryOptions
-  /** Durable delivery: the same SQLite store as the proxy. Default: in memory (lost if the process dies). */
-  storage?: { sqlitePath: string }
+  /**
+   * Durable delivery: the same SQLite store as the proxy. Default: in memory (lost if the process dies).
+   * `synchronous`: `'full'` (default) puts each accepted event on disk before the hook resolves, so it
+   * survives a power loss; `'normal'` is faster and survives a process crash only.
+   */
+  storage?: { sqlitePath: string; synchronous?: 'full' | 'normal' }
   /**
    * The name of this sender: part of each item's id (its Qualtrics transaction key), so two senders that
    * share a store or a messageId never take each other's events for duplicates; also shown in status and
@@ -122,6 +126,7 @@ export interface ResolvedDirectOptions extends CommonResolved {
   requestTimeoutMs: number
   delivery: DeliveryOptions
   sqlitePath: string | undefined
+  synchronous: 'full' | 'normal'
   source: string
 }
 
@@ -295,14 +300,23 @@ export function parseNodePluginOptions(options: unknown): ResolvedOptions {
     const requestTimeoutMs = readMs(o, 'requestTimeoutMs', DEFAULTS.requestTimeoutMs, bad)
     const delivery = readDelivery(o, bad)
     let sqlitePath: string | undefined
+    let synchronous: 'full' | 'normal' = 'full'
     if (o.storage !== undefined) {
       const storage = o.storage
       if (!isObject(storage) || typeof storage.sqlitePath !== 'string' || storage.sqlitePath.trim() === '') {
         bad('storage', `must be { sqlitePath: string } (Received: ${describeValue(storage)})`)
       } else {
         for (const key of Object.keys(storage))
-          if (key !== 'sqlitePath') bad(`storage.${key}`, 'is not an option')
+          if (key !== 'sqlitePath' && key !== 'synchronous') bad(`storage.${key}`, 'is not an option')
         sqlitePath = storage.sqlitePath
+        if (storage.synchronous === 'normal' || storage.synchronous === 'full')
+          synchronous = storage.synchronous
+        else if (storage.synchronous !== undefined) {
+          bad(
+            'storage.synchronous',
+            `must be "full" or "normal" (Received: ${describeValue(storage.synchronous)})`,
+          )
+        }
       }
     }
     if (typeof token === 'string') {
@@ -317,6 +331,7 @@ export function parseNodePluginOptions(options: unknown): ResolvedOptions {
         requestTimeoutMs,
         delivery,
         sqlitePath,
+        synchronous,
         source: readSource(o, bad),
       }
     }

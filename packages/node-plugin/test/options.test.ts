@@ -69,7 +69,7 @@ describe('option validation', () => {
         logger: console.log,
         workflowOrigins: ['https://ok.test', 'https://bad.test/path'],
         delivery: { maxAttempts: 0, transactionBatchSize: 5000, store: {}, colour: 'blue' },
-        storage: { sqlitePath: '' },
+        storage: { sqlitePath: 'q.db', synchronous: 'off' },
         source: 'bad\u0000name',
         writeKey: 'wk_1',
         retries: 3,
@@ -92,7 +92,7 @@ describe('option validation', () => {
         - delivery.colour: is not an option of the delivery engine (Received: "blue")
         - delivery.transactionBatchSize: must be an integer from 1 to 1000 (Received: 5000)
         - delivery.maxAttempts: must be an integer >= 1 (Received: 0)
-        - storage: must be { sqlitePath: string } (Received: {"sqlitePath":""})
+        - storage.synchronous: must be "full" or "normal" (Received: "off")
         - source: must be 1 to 128 characters of well-formed text without control characters (Received: "bad\\u0000name")"
     `)
   })

@@ -100,7 +100,9 @@ export interface ProxyConfig {
     /** Open connections one client address may hold; more are closed at once. 0: no limit. */
     maxConnectionsPerAddress: number
   }
-  storage: { path: string }
+  /** `synchronous`: `full` (default) fsyncs each commit, so a 202 survives power loss; `normal` only a
+   * process crash (see the README's trade-off). */
+  storage: { path: string; synchronous: 'full' | 'normal' }
   qualtrics: QualtricsTarget
   /** Absent: the admin API answers 404 and the CLI's admin commands cannot be used. */
   adminToken?: string
@@ -226,7 +228,13 @@ const FileSchema = strictObject({
     }),
     {},
   ),
-  storage: v.optional(strictObject({ path: v.optional(nonEmpty('a file path or ":memory:"')) }), {}),
+  storage: v.optional(
+    strictObject({
+      path: v.optional(nonEmpty('a file path or ":memory:"')),
+      synchronous: v.optional(v.picklist(['full', 'normal'], 'must be "full" or "normal"')),
+    }),
+    {},
+  ),
   qualtrics: v.optional(
     strictObject({
       datacenter: v.optional(v.string('must be a string')),
@@ -520,7 +528,10 @@ export function parseConfig(
       requestTimeoutMs: file.server?.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
       maxConnectionsPerAddress: file.server?.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress,
     },
-    storage: { path: file.storage?.path ?? DEFAULTS.storagePath },
+    storage: {
+      path: file.storage?.path ?? DEFAULTS.storagePath,
+      synchronous: file.storage?.synchronous ?? 'full',
+    },
     qualtrics,
     rateLimits: {
       perIp: file.rateLimits?.perIp ?? { ...DEFAULTS.perIp },
@@ -751,7 +762,7 @@ export function loadConfig(options: { configPath?: string; env?: Env; mode?: Pro
   const overrides: ConfigOverrides = options.mode === undefined ? {} : { mode: options.mode }
   const config = parseConfig(env, text, path ?? 'the environment (no config file)', overrides)
   if (path !== undefined && config.storage.path !== ':memory:') {
-    config.storage = { path: resolve(dirname(path), config.storage.path) }
+    config.storage = { ...config.storage, path: resolve(dirname(path), config.storage.path) }
   }
   return config
 }

@@ -101,7 +101,7 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
     })
 
     if (config.storage.path !== ':memory:') mkdirSync(dirname(config.storage.path), { recursive: true })
-    const store = createSqliteStore({ path: config.storage.path })
+    const store = createSqliteStore(config.storage)
     started.store = store
     cleanups.push(() => store.close())
 

@@ -42,7 +42,7 @@ describe('parseConfig', () => {
       requestTimeoutMs: 30_000,
       maxConnectionsPerAddress: 64,
     })
-    expect(config.storage.path).toBe('qualtrics-relay.db')
+    expect(config.storage).toEqual({ path: 'qualtrics-relay.db', synchronous: 'full' })
     const wk = config.writeKeys.get('wk_site')
     expect(wk?.name).toBe('wk_site')
     expect([...(wk?.allow.directories ?? [])]).toEqual(['POOL_abc'])
@@ -81,7 +81,7 @@ describe('parseConfig', () => {
   it('lists every bad key of the file at once, with what was received', () => {
     const file = {
       server: { port: 70000, maxBodyBytes: 'big', colour: 'red' },
-      storage: { path: '' },
+      storage: { path: '', synchronous: 'off' },
       rateLimits: { perIp: { perMinute: 0, burst: 10 } },
       delivery: { maxAttempts: 0, ambiguousContact: 'random' },
       logLevel: 'loud',
@@ -109,11 +109,12 @@ describe('parseConfig', () => {
       },
     }
     expect(problems(env, file)).toMatchInlineSnapshot(`
-      "Invalid configuration in relay.json (17 problems)
+      "Invalid configuration in relay.json (18 problems)
         - server.port: must be a whole number from 0 to 65535 (Received: 70000)
         - server.maxBodyBytes: must be a whole number from 1024 to 10485760 (Received: "big")
         - server.colour: is not a config option
         - storage.path: must be a file path or ":memory:" (Received: "")
+        - storage.synchronous: must be "full" or "normal" (Received: "off")
         - rateLimits.perIp.perMinute: must be a whole number from 1 to 10000000 (Received: 0)
         - delivery.ambiguousContact: must be "newest" or "fail" (Received: "random")
         - delivery.maxAttempts: must be a whole number from 1 to 1000000 (Received: 0)

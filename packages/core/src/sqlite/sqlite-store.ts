@@ -1,7 +1,6 @@
 // The durable DeliveryStore on SQLite (better-sqlite3, WAL). One file holds the queue, the dead letters
-// and the contact-id cache. Statements are prepared once; every multi-row change is one transaction;
-// claims take the write lock up front (BEGIN IMMEDIATE) so two processes on one file never lease the
-// same item.
+// and the contact-id cache, used by one process at a time (open-database.ts locks the file). Statements
+// are prepared once; every multi-row change is one transaction.
 //
 // Writes that callers issue many at a time and independently (accepting a batch, settling an item,
 // caching a contact id) are gathered for one turn of the event loop and committed in one transaction:
@@ -10,11 +9,10 @@
 // its own. Every other operation first commits what is gathered, so operations take effect in the
 // order they were called.
 
-import Database from 'better-sqlite3'
 import { ConfigError, describeValue, type FieldIssue } from '../errors'
 import { StoreError } from '../server/store/errors'
 import { markReclaimed } from '../server/store/reclaim'
-import { migrate } from './schema'
+import { openDatabase } from './open-database'
 import type {
   AcceptResult,
   ClaimOptions,
@@ -37,8 +35,12 @@ import type {
  * | option          | default    | meaning                                                                         |
  * |-----------------|------------|---------------------------------------------------------------------------------|
  * | `path`          | (required) | database file; `:memory:` for a private in-memory database                      |
- * | `synchronous`   | `'normal'` | `'normal'`: durable across process crashes and restarts (WAL); `'full'`: also across power loss, one fsync per commit |
- * | `busyTimeoutMs` | `5000`     | how long to wait for another process's write lock before failing                |
+ * | `synchronous`   | `'full'`   | `'full'`: each commit is on disk before its promise resolves (one fsync of the WAL per commit), so an accepted item survives a power loss or host crash; `'normal'`: no fsync per commit, faster, still safe across process crashes, but a power loss can lose the last commits |
+ * | `busyTimeoutMs` | `0`        | how long to wait at open for another process to let go of the file before refusing to open |
+ *
+ * One process per file: the store holds an exclusive lock on the file while it is open (see
+ * open-database.ts), checks the WAL and the database before use, and refuses to open when either is
+ * damaged.
  */
 export interface SqliteStoreOptions {
   path: string
@@ -67,7 +69,8 @@ interface ItemRow {
   legacy_id: number
 }
 
-function parseOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
+/** The options with their defaults; throws ConfigError listing every bad one. */
+export function resolveSqliteStoreOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
   const issues: FieldIssue[] = []
   const o = (options ?? {}) as Partial<Record<keyof SqliteStoreOptions, unknown>>
   if (typeof o.path !== 'string' || o.path.length === 0) {
@@ -94,44 +97,9 @@ function parseOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions>
   if (issues.length > 0) throw new ConfigError('Invalid SQLite store options', issues)
   return {
     path: options.path,
-    synchronous: options.synchronous ?? 'normal',
-    busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+    synchronous: options.synchronous ?? 'full',
+    busyTimeoutMs: options.busyTimeoutMs ?? 0,
   }
-}
-
-function openDatabase(options: Required<SqliteStoreOptions>): Database.Database {
-  let db: Database.Database
-  try {
-    db = new Database(options.path, { timeout: options.busyTimeoutMs })
-  } catch (cause) {
-    throw new StoreError(
-      `Could not open the SQLite database at ${describeValue(options.path, 200)}: ${messageOf(cause)}`,
-      {
-        cause,
-        retryable: false,
-      },
-    )
-  }
-  try {
-    db.pragma('journal_mode = WAL')
-    db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
-    // Checkpoint every ~16 MB of WAL instead of SQLite's ~4 MB: item ids are hashes, so each commit
-    // dirties pages all over the indexes, and a page changed again before the next checkpoint is
-    // copied back (and synced) once. About a third less write time per accepted item.
-    db.pragma('wal_autocheckpoint = 4000')
-    migrate(db)
-  } catch (cause) {
-    db.close()
-    if (cause instanceof StoreError) throw cause
-    throw new StoreError(
-      `Could not prepare the SQLite database at ${describeValue(options.path, 200)}: ${messageOf(cause)}`,
-      {
-        cause,
-        retryable: false,
-      },
-    )
-  }
-  return db
 }
 
 function messageOf(error: unknown): string {
@@ -171,8 +139,13 @@ function mergeDue(a: ItemRow[], b: ItemRow[], limit: number): ItemRow[] {
 /** Opens (creating and migrating as needed) a SQLite file as a DeliveryStore. Throws `ConfigError` for
  * bad options and `StoreError` when the file cannot be opened or has a newer schema. */
 export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
-  const parsed = parseOptions(options)
-  const db = openDatabase(parsed)
+  const parsed = resolveSqliteStoreOptions(options)
+  const db = openDatabase({
+    path: parsed.path,
+    synchronous: parsed.synchronous,
+    lockTimeoutMs: parsed.busyTimeoutMs,
+    now: () => new Date(),
+  })
 
   const insertItem = db.prepare(`
     INSERT INTO items (id, message_id, mapping_id, action, payload, source, lookup_by, state, attempts,

@@ -1,16 +1,29 @@
 // The SQLite store: the shared contract on a real file and on :memory:, plus what only a durable store
 // has (reopening, WAL, schema versions, bad options).
 
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/errors'
 import { StoreError } from '../../src/server/store/errors'
 import type { ContactCacheEntry } from '../../src/server/store/types'
 import { deriveItemId } from '../../src/server/delivery/keys'
 import { createSqliteStore, SQLITE_SCHEMA_VERSION } from '../../src/sqlite/index'
+import { openDatabase } from '../../src/sqlite/open-database'
+import { resolveSqliteStoreOptions } from '../../src/sqlite/sqlite-store'
 import { describeStoreContract } from '../delivery/store-contract'
 
 const dir = mkdtempSync(join(tmpdir(), 'qr-sqlite-'))
@@ -73,6 +86,22 @@ describe('createSqliteStore', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
     expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
     db.close()
+  })
+
+  it('defaults to synchronous FULL, so each commit is on disk before accept resolves', () => {
+    expect(resolveSqliteStoreOptions({ path: 'x.db' })).toEqual({
+      path: 'x.db',
+      synchronous: 'full',
+      busyTimeoutMs: 0,
+    })
+    for (const [synchronous, level] of [
+      ['full', 2],
+      ['normal', 1],
+    ] as const) {
+      const db = openDatabase({ path: freshFile(), synchronous, lockTimeoutMs: 0, now: () => new Date() })
+      expect(db.pragma('synchronous', { simple: true })).toBe(level)
+      db.close()
+    }
   })
 
   it('refuses a database written by a newer version', () => {
@@ -188,23 +217,17 @@ describe('createSqliteStore', () => {
     `)
   })
 
-  it('never leases one item to two stores on the same file', async () => {
+  it('refuses a second store on a file in use, and opens it once the first is closed', async () => {
     const path = freshFile()
-    const a = createSqliteStore({ path })
-    const b = createSqliteStore({ path })
-    await a.accept(
-      Array.from({ length: 50 }, (_, i) => workflow(`m${i}`)),
-      T0,
+    const first = createSqliteStore({ path })
+    await first.accept([workflow('a')], T0)
+    expect(() => createSqliteStore({ path })).toThrow(
+      /is in use by another process .*: one process per database file/,
     )
-    const [fromA, fromB] = await Promise.all([
-      a.claim({ now: T0, limit: 30, leaseMs: 1000, owner: 'a' }),
-      b.claim({ now: T0, limit: 30, leaseMs: 1000, owner: 'b' }),
-    ])
-    const ids = [...fromA, ...fromB].map((i) => i.id)
-    expect(ids).toHaveLength(50)
-    expect(new Set(ids).size).toBe(50)
-    await a.close()
-    await b.close()
+    await first.close()
+    const second = createSqliteStore({ path })
+    expect(await second.counts()).toMatchObject({ pending: 1 })
+    await second.close()
   })
 
   it('commits writes issued together, each with its own outcome, before the promises resolve', async () => {
@@ -231,8 +254,11 @@ describe('createSqliteStore', () => {
     ])
     expect(outcomes.slice(0, 4)).toEqual([true, false, true, undefined])
     expect(outcomes[4]?.map((r) => r.status)).toEqual(['duplicate', 'accepted'])
-    // Another connection sees all of it: it was committed, not only applied in this one.
-    const other = createSqliteStore({ path })
+    // The files hold all of it: it was committed, not only applied in this connection.
+    const copy = `${path}.copy`
+    copyFileSync(path, copy)
+    copyFileSync(`${path}-wal`, `${copy}-wal`)
+    const other = createSqliteStore({ path: copy })
     expect(await other.counts()).toEqual({ pending: 2, leased: 1, delivered: 1, dead: 0 })
     expect(await other.getContact('k', T0)).toBe('CID_1')
     await other.close()
@@ -276,5 +302,125 @@ describe('createSqliteStore', () => {
     const reopened = createSqliteStore({ path })
     expect(await reopened.counts()).toMatchObject({ pending: 1 })
     await reopened.close()
+  })
+})
+
+const SCRIPT = fileURLToPath(new URL('./store-process.ts', import.meta.url))
+
+/** Starts store-process.ts on `path`; resolves with the child and its first line of output. */
+function storeProcess(
+  path: string,
+  items = 0,
+): Promise<{ child: ChildProcess; line: string; exit: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
+    env: { ...process.env, STORE_PATH: path, ITEMS: String(items) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const end = out.indexOf('\n')
+      if (end >= 0) resolve({ child, line: out.slice(0, end), exit })
+    })
+    child.once('error', reject)
+  })
+}
+
+describe('one process per database file', () => {
+  it('refuses a second process on a file in use with a clear message, and lets it in once the first is SIGKILLed', async () => {
+    const path = freshFile()
+    const first = await storeProcess(path)
+    expect(first.line).toBe('open')
+    const second = await storeProcess(path)
+    expect(second.line).toMatch(/is in use by another process .*: one process per database file/)
+    expect(await second.exit).toBe(2)
+    // This process too.
+    expect(() => createSqliteStore({ path })).toThrow(/is in use by another process/)
+
+    first.child.kill('SIGKILL')
+    await first.exit
+    const third = await storeProcess(path)
+    expect(third.line).toBe('open')
+    third.child.kill('SIGKILL')
+    await third.exit
+  })
+})
+
+describe('damage found at open', () => {
+  /** A store killed with `items` items committed one by one: the files a SIGKILL leaves behind. */
+  async function killedWith(items: number): Promise<string> {
+    const path = freshFile()
+    const p = await storeProcess(path, items)
+    expect(p.line).toBe('open')
+    p.child.kill('SIGKILL')
+    await p.exit
+    return path
+  }
+
+  it('refuses to start on a WAL with a flipped byte, says how many commits SQLite would drop, keeps a copy, and starts again with the readable part', async () => {
+    const path = await killedWith(200)
+    const wal = readFileSync(`${path}-wal`)
+    const frameBytes = 24 + wal.readUInt32BE(8)
+    const frames = (wal.length - 32) / frameBytes
+    // One byte in the page data of a frame a quarter into the log.
+    const at = 32 + Math.floor(frames / 4) * frameBytes + 24 + 100
+    wal[at] = wal[at]! ^ 0xff
+    writeFileSync(`${path}-wal`, wal)
+
+    let message = ''
+    try {
+      createSqliteStore({ path })
+    } catch (error) {
+      message = (error as Error).message
+    }
+    expect(message).toMatch(
+      /^The SQLite write-ahead log .* is damaged: frame \d+ of \d+ fails its checksum, so SQLite would silently drop \d+ frames holding \d+ committed transactions \(accepted items among them are lost\)\. A copy of the log is kept at /,
+    )
+    const lostCommits = Number(/holding (\d+) committed/.exec(message)?.[1])
+    expect(lostCommits).toBeGreaterThan(100)
+    const copies = readdirSync(dir).filter((f) => f.startsWith(`${path.split('/').pop()}-wal.damaged-`))
+    expect(copies).toHaveLength(1)
+    expect(statSync(join(dir, copies[0]!)).size).toBe(wal.length)
+
+    // Said once: the next start goes on with what SQLite could read.
+    const store = createSqliteStore({ path })
+    const { pending } = await store.counts()
+    expect(pending + lostCommits).toBe(200)
+    await store.close()
+  })
+
+  it('starts without a word after a clean SIGKILL (no damage to report)', async () => {
+    const path = await killedWith(50)
+    expect(existsSync(`${path}-wal`)).toBe(true)
+    const store = createSqliteStore({ path })
+    expect(await store.counts()).toMatchObject({ pending: 50 })
+    await store.close()
+  })
+
+  it('refuses to start on a database that fails quick_check', async () => {
+    const path = freshFile()
+    const store = createSqliteStore({ path })
+    await store.accept(
+      Array.from({ length: 300 }, (_, i) => workflow(`q${i}`)),
+      T0,
+    )
+    await store.close()
+    // Point an index page's cells past the end of the page: its b-tree is broken, the rows are not.
+    const db = new Database(path)
+    const page = (
+      db.prepare(`SELECT rootpage FROM sqlite_master WHERE name = 'items_state_updated'`).get() as {
+        rootpage: number
+      }
+    ).rootpage
+    const pageSize = db.pragma('page_size', { simple: true }) as number
+    db.close()
+    const bytes = readFileSync(path)
+    for (let i = 0; i < 16; i++) bytes[(page - 1) * pageSize + 12 + i] = 0xff
+    writeFileSync(path, bytes)
+    expect(() => createSqliteStore({ path })).toThrow(
+      /fails its integrity check \(PRAGMA quick_check\): .*Restore it from a backup/,
+    )
   })
 })
