@@ -20,6 +20,8 @@ export interface ChildProxyOptions {
   env: Record<string, string>
   /** Send stdout (the JSON logs) to a pipe read by this process (`child.stdout`) instead of a file. */
   pipeStdout?: boolean
+  /** The proxy's open-file limit (`ulimit -n`, set by a shell that then execs node). Default: inherited. */
+  openFiles?: number
 }
 
 export interface ChildProxy {
@@ -54,11 +56,16 @@ export function spawnProxy(options: ChildProxyOptions): ChildProxy {
   const n = ++started
   const out = openSync(join(options.dir, `proxy-${n}.out.log`), 'a')
   const err = openSync(join(options.dir, `proxy-${n}.err.log`), 'a')
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'packages/proxy/src/cli.ts', 'start', '--config', configPath],
-    { cwd: REPO_ROOT, env: cleanEnv(options.env), stdio: ['ignore', options.pipeStdout ? 'pipe' : out, err] },
-  )
+  const args = ['--import', 'tsx', 'packages/proxy/src/cli.ts', 'start', '--config', configPath]
+  const [command, argv] =
+    options.openFiles === undefined
+      ? [process.execPath, args]
+      : ['bash', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`, process.execPath, ...args]]
+  const child = spawn(command, argv, {
+    cwd: REPO_ROOT,
+    env: cleanEnv(options.env),
+    stdio: ['ignore', options.pipeStdout ? 'pipe' : out, err],
+  })
   closeSync(out)
   closeSync(err)
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

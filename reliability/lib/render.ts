@@ -13,6 +13,7 @@ export const PARTS: readonly { file: string; title: string }[] = [
   { file: 'reliability/hostile-input.test.ts', title: 'Hostile input (property-based)' },
   { file: 'reliability/token-misuse.test.ts', title: 'Token misuse' },
   { file: 'reliability/load.test.ts', title: 'Sustained load' },
+  { file: 'reliability/resources.test.ts', title: 'Slow clients, a failing machine, look-alike users' },
 ]
 
 /** Bugs the suite found in the packages; each is fixed, and the check that found it stays as a regression test. */

@@ -267,13 +267,23 @@ function answerUnparsable(error: Error & { code?: string }, socket: Duplex): voi
     return
   }
   const tooLarge = error.code === 'HPE_HEADER_OVERFLOW'
+  // Past server.headersTimeoutMs / requestTimeoutMs: 408, which a plugin retries (a slow network is not
+  // a bad request).
+  const late = error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
   const body = JSON.stringify({
     error: tooLarge
       ? { code: 'HEADERS_TOO_LARGE', message: 'The request line and headers must be at most 16 KiB' }
-      : { code: 'BAD_REQUEST', message: `The request is not valid HTTP (${error.code ?? 'parse error'})` },
+      : late
+        ? { code: 'TIMEOUT', message: 'The request did not arrive in time; send it again' }
+        : { code: 'BAD_REQUEST', message: `The request is not valid HTTP (${error.code ?? 'parse error'})` },
   })
+  const status = tooLarge
+    ? '431 Request Header Fields Too Large'
+    : late
+      ? '408 Request Timeout'
+      : '400 Bad Request'
   socket.end(
-    `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+    `HTTP/1.1 ${status}\r\n` +
       `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Connection: close\r\n\r\n${body}`,
   )
