@@ -12,6 +12,9 @@ import {
   createMemoryStore,
   createQualtricsClient,
   deriveItemId,
+  liveCheckAccount,
+  orLookupsVerified,
+  readLiveCheckRecord,
   type Clock,
   type DeliveryEngine,
   type DeliveryLogger,
@@ -57,10 +60,13 @@ async function openSqliteStore(path: string, synchronous: 'full' | 'normal'): Pr
 }
 
 export function createDirectSink(config: ResolvedDirectOptions): Sink {
-  const client = createQualtricsClient({
+  const account = {
     apiToken: config.apiToken,
     ...(config.datacenter === undefined ? {} : { datacenter: config.datacenter }),
     ...(config.baseUrl === undefined ? {} : { baseUrl: config.baseUrl }),
+  }
+  const client = createQualtricsClient({
+    ...account,
     ...(config.fetch === undefined ? {} : { fetch: config.fetch }),
     ...(config.logger === undefined ? {} : { logger: config.logger }),
     timeoutMs: config.requestTimeoutMs,
@@ -74,8 +80,12 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
         config.sqlitePath === undefined
           ? createMemoryStore()
           : await openSqliteStore(config.sqlitePath, config.synchronous)
+      // Batched `or` look-ups only where checkLive recorded them honoured on this account.
+      const record =
+        config.liveCheckRecord === undefined ? undefined : readLiveCheckRecord(config.liveCheckRecord)
       const engine = createDeliveryEngine({
         ...config.delivery,
+        orLookups: orLookupsVerified(record, liveCheckAccount(account)),
         client,
         store,
         clock: unrefClock,

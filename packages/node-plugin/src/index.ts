@@ -11,5 +11,7 @@ export type {
   DeliveryOptions,
   NodePluginLogger,
 } from './options'
+export { checkLive } from './live-check'
+export type { CheckLiveOptions, CheckLiveResult } from './live-check'
 export { QualtricsDeliveryError, ItemDeliveryError, PluginTimeoutError, ProxyError } from './errors'
 export type { MappingFailureDetail } from './errors'

@@ -71,6 +71,11 @@ export interface DirectModeOptions extends CommonOptions {
    */
   storage?: { sqlitePath: string; synchronous?: 'full' | 'normal' }
   /**
+   * The record `checkLive` writes. Batched (`or`) contact look-ups are used only when this record saw
+   * them honoured on the same account (API base and token). Default: none (look-ups one leaf each).
+   */
+  liveCheckRecord?: string
+  /**
    * The name of this sender: part of each item's id (its Qualtrics transaction key), so two senders that
    * share a store or a messageId never take each other's events for duplicates; also shown in status and
    * dead letters. 1–128 characters, no control characters. Keep it stable: an event re-sent under
@@ -127,6 +132,7 @@ export interface ResolvedDirectOptions extends CommonResolved {
   delivery: DeliveryOptions
   sqlitePath: string | undefined
   synchronous: 'full' | 'normal'
+  liveCheckRecord: string | undefined
   source: string
 }
 
@@ -172,6 +178,7 @@ const DIRECT_KEYS = new Set([
   'requestTimeoutMs',
   'delivery',
   'storage',
+  'liveCheckRecord',
   'source',
 ])
 const PROXY_KEYS = new Set([
@@ -319,9 +326,16 @@ export function parseNodePluginOptions(options: unknown): ResolvedOptions {
         }
       }
     }
+    const liveCheckRecord = o.liveCheckRecord
+    if (
+      liveCheckRecord !== undefined &&
+      (typeof liveCheckRecord !== 'string' || liveCheckRecord.trim() === '')
+    )
+      bad('liveCheckRecord', `must be a file path (Received: ${describeValue(liveCheckRecord)})`)
     if (typeof token === 'string') {
       resolved = {
         mode: 'direct',
+        liveCheckRecord: typeof liveCheckRecord === 'string' ? liveCheckRecord : undefined,
         ...common,
         apiToken: token,
         datacenter: typeof datacenter === 'string' ? datacenter : undefined,
@@ -347,7 +361,7 @@ export function parseNodePluginOptions(options: unknown): ResolvedOptions {
 type Bad = (path: string, message: string) => void
 
 /** What the plugin gives the engine itself; not settable through `delivery`. */
-const PLUGIN_MANAGED = new Set(['client', 'store', 'clock', 'logger', 'random'])
+const PLUGIN_MANAGED = new Set(['client', 'store', 'clock', 'logger', 'random', 'orLookups'])
 
 /** The engine's own validation, run now so its problems are listed with the others. */
 function readDelivery(o: Record<string, unknown>, bad: Bad): DeliveryOptions {

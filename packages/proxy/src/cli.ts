@@ -1,7 +1,7 @@
 // qualtrics-relay-proxy — start the proxy, check the token, list and replay dead letters.
 //
 //   qualtrics-relay-proxy [start] [--config <file>] [--sandbox]
-//   qualtrics-relay-proxy check [--config <file>] [--sandbox]
+//   qualtrics-relay-proxy check [--config <file>] [--sandbox] [--live [--write-test <directoryId>]]
 //   qualtrics-relay-proxy dead-letters list [--url <proxy>] [--limit <n>] [--after <id>]
 //   qualtrics-relay-proxy dead-letters replay (--all | <id>…) [--url <proxy>]
 //
@@ -12,7 +12,15 @@ import { parseArgs } from 'node:util'
 import { ConfigError, RelayError } from '@qualtrics-relay/core'
 import { createQualtricsClient } from '@qualtrics-relay/core/server'
 import { startSandbox } from '@qualtrics-relay/sandbox'
-import { DEFAULTS, loadConfig, readAdminToken, type Env, type ProxyConfig } from './config'
+import {
+  applySandboxValues,
+  DEFAULTS,
+  loadConfig,
+  readAdminToken,
+  type Env,
+  type ProxyConfig,
+} from './config'
+import { checkLive, datacenterWarning } from './live-check'
 import { installShutdownHandlers, startServer } from './server'
 
 export interface CliIo {
@@ -27,6 +35,9 @@ export interface CliIo {
 const USAGE = `Usage:
   qualtrics-relay-proxy [start] [--config <file>] [--sandbox]   start the proxy
   qualtrics-relay-proxy check [--config <file>] [--sandbox]     verify the token (whoami) and list directories
+  qualtrics-relay-proxy check --live [--write-test <directoryId>]
+                                  check the configured account as the relay uses it (read-only unless
+                                  --write-test) and record what it verified (liveCheck.recordPath)
   qualtrics-relay-proxy dead-letters list [--url <url>] [--limit <n>] [--after <id>]
   qualtrics-relay-proxy dead-letters replay (--all | <id>...) [--url <url>]
 
@@ -37,6 +48,10 @@ Options:
   --limit <n>      dead letters per page, 1-1000 (default 100)
   --after <id>     list dead letters after this id (paging)
   --all            replay every dead letter
+  --live           check: whoami, every configured directory and mailing list, a documented search,
+                   whether "or" look-ups are honoured; one line each, exit 1 on a failure
+  --write-test <d> with --live: also create a marked test contact and transaction in directory <d>
+                   and read them back
   -h, --help       show this help
 
 Environment: QUALTRICS_API_TOKEN, QUALTRICS_DATACENTER, QUALTRICS_BASE_URL, RELAY_CONFIG, RELAY_MODE,
@@ -49,12 +64,14 @@ const OPTIONS = {
   after: { type: 'string' },
   all: { type: 'boolean' },
   sandbox: { type: 'boolean' },
+  live: { type: 'boolean' },
+  'write-test': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
 const ALLOWED: Record<string, readonly string[]> = {
   start: ['config', 'sandbox'],
-  check: ['config', 'sandbox'],
+  check: ['config', 'sandbox', 'live', 'write-test'],
   'dead-letters list': ['url', 'limit', 'after'],
   'dead-letters replay': ['url', 'all'],
 }
@@ -98,7 +115,14 @@ export async function main(argv: readonly string[], io: CliIo = consoleIo()): Pr
       case 'start':
         return await start(configOptions(values, io), io)
       case 'check':
-        return await check(configOptions(values, io), io)
+        if (values['write-test'] !== undefined && values.live !== true) {
+          io.err('error: --write-test needs --live')
+          return 2
+        }
+        return await check(configOptions(values, io), io, {
+          live: values.live === true,
+          ...(values['write-test'] === undefined ? {} : { writeTest: values['write-test'] }),
+        })
       case 'dead-letters list':
         return await listDeadLetters(values, io)
       default:
@@ -145,19 +169,28 @@ async function start(options: ConfigOptions, io: CliIo): Promise<number> {
   return 0
 }
 
-async function check(options: ConfigOptions, io: CliIo): Promise<number> {
-  const config = loadConfig(options)
+async function check(
+  options: ConfigOptions,
+  io: CliIo,
+  live: { live: boolean; writeTest?: string },
+): Promise<number> {
+  let config = loadConfig(options)
   io.out(`mode: ${describeMode(config)}`)
   const sandbox =
     config.qualtrics.mode === 'sandbox' ? await startSandbox({ port: 0, host: '127.0.0.1' }) : undefined
   try {
     let target: { apiToken: string; datacenter?: string; baseUrl?: string }
-    if (sandbox) target = { apiToken: sandbox.token, datacenter: sandbox.datacenter, baseUrl: sandbox.url }
-    else if (config.qualtrics.mode === 'qualtrics') {
+    if (sandbox) {
+      target = { apiToken: sandbox.token, datacenter: sandbox.datacenter, baseUrl: sandbox.url }
+      config = applySandboxValues(config, sandbox)
+    } else if (config.qualtrics.mode === 'qualtrics') {
       const { mode: _mode, ...qualtrics } = config.qualtrics
       target = qualtrics
+      const warning = datacenterWarning(qualtrics.datacenter)
+      if (warning !== undefined) io.out(warning)
     } else return 1
     const client = createQualtricsClient(target)
+    if (live.live) return await checkLive(config, client, target, io, live)
     const me = await client.whoami()
     io.out(`token ok: ${me.userName} (${me.userId}), brand ${me.brandId}${sandbox ? ' [sandbox]' : ''}`)
     const directories = await client.listDirectories()

@@ -103,6 +103,11 @@ export interface ProxyConfig {
   /** `synchronous`: `full` (default) fsyncs each commit, so a 202 survives power loss; `normal` only a
    * process crash (see the README's trade-off). */
   storage: { path: string; synchronous: 'full' | 'normal' }
+  /**
+   * Where `check --live` records what it verified, and where start-up reads it: batched (`or`) contact
+   * look-ups are used only when this record saw them honoured on the configured account.
+   */
+  liveCheck: { recordPath: string }
   qualtrics: QualtricsTarget
   /** Absent: the admin API answers 404 and the CLI's admin commands cannot be used. */
   adminToken?: string
@@ -190,6 +195,9 @@ const DeliverySchema = strictObject({
   ambiguousContact: v.optional(v.picklist(['newest', 'fail'], 'must be "newest" or "fail"')),
   contactCacheTtlMs: v.optional(num(0)),
   contactLookupBatchSize: v.optional(int(1, 100)),
+  createWithoutSearch: v.optional(
+    v.picklist(['never', 'when-deduplicated'], 'must be "never" or "when-deduplicated"'),
+  ),
   maxAttempts: v.optional(int(1, 1_000_000)),
   maxAgeMs: v.optional(num(1)),
   retryBaseMs: v.optional(num(0)),
@@ -235,6 +243,7 @@ const FileSchema = strictObject({
     }),
     {},
   ),
+  liveCheck: v.optional(strictObject({ recordPath: v.optional(nonEmpty('a file path')) }), {}),
   qualtrics: v.optional(
     strictObject({
       datacenter: v.optional(v.string('must be a string')),
@@ -271,6 +280,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 30_000,
   maxConnectionsPerAddress: 64,
   storagePath: 'qualtrics-relay.db',
+  liveCheckRecordPath: 'qualtrics-relay.live-check.json',
   perIp: { perMinute: 600, burst: 120 },
   perWriteKey: { perMinute: 30_000, burst: 3_000 },
   readinessCacheMs: 30_000,
@@ -532,6 +542,7 @@ export function parseConfig(
       path: file.storage?.path ?? DEFAULTS.storagePath,
       synchronous: file.storage?.synchronous ?? 'full',
     },
+    liveCheck: { recordPath: file.liveCheck?.recordPath ?? DEFAULTS.liveCheckRecordPath },
     qualtrics,
     rateLimits: {
       perIp: file.rateLimits?.perIp ?? { ...DEFAULTS.perIp },
@@ -743,7 +754,7 @@ export interface LoadedConfig {
 
 /**
  * Finds the config file (`--config <path>` wins over `RELAY_CONFIG`), reads it and the environment, and
- * parses both. A relative `storage.path` is resolved against the config file's folder.
+ * parses both. A relative `storage.path` or `liveCheck.recordPath` is resolved against the config file's folder.
  */
 export function loadConfig(options: { configPath?: string; env?: Env; mode?: ProxyMode } = {}): ProxyConfig {
   const env = options.env ?? process.env
@@ -764,6 +775,8 @@ export function loadConfig(options: { configPath?: string; env?: Env; mode?: Pro
   if (path !== undefined && config.storage.path !== ':memory:') {
     config.storage = { ...config.storage, path: resolve(dirname(path), config.storage.path) }
   }
+  if (path !== undefined)
+    config.liveCheck = { recordPath: resolve(dirname(path), config.liveCheck.recordPath) }
   return config
 }
 

@@ -8,6 +8,9 @@ import { dirname } from 'node:path'
 import {
   createDeliveryEngine,
   createQualtricsClient,
+  liveCheckAccount,
+  orLookupsVerified,
+  readLiveCheckRecord,
   type DeliveryEngine,
   type DeliveryStore,
   type QualtricsCallLog,
@@ -113,8 +116,18 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
       for (const url of wk.allow.workflowUrls) allowedWorkflows.add(url)
     // Sandbox mode calls no host but its sandbox (config.ts already refuses other workflow URLs there).
     const sandboxOrigin = sandbox === undefined ? undefined : new URL(sandbox.url).origin
+    // Batched `or` look-ups only where `check --live` saw this account honour them (never in sandbox mode).
+    const orLookups =
+      sandbox === undefined &&
+      orLookupsVerified(readLiveCheckRecord(config.liveCheck.recordPath), liveCheckAccount(target))
+    if (orLookups)
+      logger.info(
+        { recordPath: config.liveCheck.recordPath },
+        'batched contact look-ups on: the live check recorded "or" filters honoured on this account',
+      )
     const engine = createDeliveryEngine({
       ...engineOptions,
+      orLookups,
       client,
       store,
       logger: logger.child({ component: 'delivery' }),

@@ -3,3 +3,4 @@
 export * from './qualtrics/index'
 export * from './delivery/index'
 export * from './store/index'
+export * from './live-check/index'

@@ -4,6 +4,7 @@ export { createQualtricsClient, parseRetryAfter, MAX_WORKFLOW_PAYLOAD_BYTES } fr
 export {
   parseQualtricsClientOptions,
   isDatacenter,
+  PUBLISHED_DATACENTERS,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_USER_AGENT,
   type QualtricsClientOptions,

@@ -81,6 +81,22 @@ const KNOWN_KEYS = new Set([
   'userAgent',
 ])
 
+/**
+ * The datacenters in the `servers` of Qualtrics' published API definition (spec §1.1). Older ids
+ * (`ca1`, `sjc1`, `co1`, `az1`, `eu`, …) live on in brand hosts and are still accepted; a check warns.
+ */
+export const PUBLISHED_DATACENTERS = [
+  'yul1',
+  'iad1',
+  'pdx1',
+  'fra1',
+  'lhr1',
+  'syd1',
+  'sin1',
+  'hnd1',
+  'gov1',
+] as const
+
 /** True for a datacenter id of the accepted form (`iad1`, `fra1`, `ca1`, `gov1`, …). */
 export function isDatacenter(value: unknown): value is string {
   return typeof value === 'string' && value.length <= 63 && DATACENTER.test(value)

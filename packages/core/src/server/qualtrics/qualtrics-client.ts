@@ -22,6 +22,7 @@ import {
   readCreatedId,
   readDirectoryElement,
   readListedTransaction,
+  readMailingList,
   readMailingListContact,
   readPage,
   readTransactionsResult,
@@ -367,6 +368,20 @@ export function createQualtricsClient(options: QualtricsClientOptions): Qualtric
         { pageSize: 100 },
       )
       return listAll(url, readListedTransaction)
+    },
+
+    async listDirectoryContacts(directoryId, page = {}) {
+      const url = apiUrl(`/API/v3/directories/${segment('directoryId', directoryId)}/contacts`, {
+        pageSize: page.pageSize,
+      })
+      return send({ method: 'GET', url, read: (env) => readPage(env?.result, readContact).elements })
+    },
+
+    async getMailingList(directoryId, mailingListId) {
+      const url = apiUrl(
+        `/API/v3/directories/${segment('directoryId', directoryId)}/mailinglists/${segment('mailingListId', mailingListId)}`,
+      )
+      return send({ method: 'GET', url, read: (env) => readMailingList(env?.result) })
     },
 
     async triggerWorkflow(workflowUrl, payload) {

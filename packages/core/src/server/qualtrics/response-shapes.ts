@@ -253,6 +253,16 @@ export function readListedTransaction(value: unknown, path: string): ListedConta
   return out
 }
 
+export function readMailingList(result: unknown): { id: string; name?: string } {
+  const r = readResultObject(result)
+  const id = nonEmptyString(r.mailingListId) ?? nonEmptyString(r.id)
+  if (id === undefined)
+    throw problem('result.mailingListId', 'a non-empty string (or id)', r.mailingListId ?? r.id)
+  const out: { id: string; name?: string } = { id }
+  put(out, 'name', optString(r, ['name'], 'result'))
+  return out
+}
+
 export function readCreatedId(result: unknown): { id: string } {
   return { id: readString(readResultObject(result), 'id', 'result') }
 }

@@ -135,4 +135,8 @@ export interface ListedContactTransaction {
 export interface QualtricsClient extends QualtricsApi {
   /** Every transaction of a contact, all pages followed. */
   listContactTransactions(directoryId: string, contactId: string): Promise<ListedContactTransaction[]>
+  /** One page of a directory's contacts (`GET …/contacts`, spec §2.5). */
+  listDirectoryContacts(directoryId: string, page?: { pageSize?: number }): Promise<DirectoryContact[]>
+  /** One mailing list (`GET …/mailinglists/{id}`, spec §2.6); a 404 rejects with a QualtricsApiError. */
+  getMailingList(directoryId: string, mailingListId: string): Promise<{ id: string; name?: string }>
 }
