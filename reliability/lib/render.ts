@@ -19,6 +19,10 @@ export const PARTS: readonly { file: string; title: string }[] = [
 /** Bugs the suite found in the packages; each is fixed, and the check that found it stays as a regression test. */
 const FOUND: readonly { commit: string; text: string }[] = [
   {
+    commit: '22d9737',
+    text: 'Proxy: a request cut by the server’s request deadline (a body trickled too slowly) was answered 400 by the handler for requests Node’s parser refuses — final for a plugin, which would drop the items of a merely slow network. Now 408, which plugins send again. Check: “a slowloris of 2,000 half-sent requests at 1,024 descriptors leaves /healthz and a normal client served” (slow clients).',
+  },
+  {
     commit: 'e93c598',
     text: 'Delivery engine and stores: an item claimed again after its owner’s lease expired (the process was SIGKILLed) was sent again without first looking for its transaction, so a transaction written just before the kill was written twice under the same key. Checks: “does not write the transaction again” (crash window) and “delivers every answered purchase exactly once” (SIGKILL storm).',
   },
