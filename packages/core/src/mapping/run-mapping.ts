@@ -26,7 +26,7 @@
 // none ships to browsers. Nodes 2-4 carry the start of one, up to "(Received: ", for a first element
 // that gives no string; Case and Replace carry a whole one in place of m or [source, …] when Segment
 // would fail on a string value. Absent elements read as undefined.
-import { RelayError } from '../errors'
+import { describeValue, RelayError } from '../errors'
 
 /** A compiled field mapping: plain JSON (see compile-mapping.ts and the node forms above). */
 export type MappingProgram = { [field: string]: ProgramValue }
@@ -159,9 +159,7 @@ function run(n: Node, data: Node): Node {
   // Every other node evaluates its first element first; for three of them it must give a string.
   let value = run(n[1], data)
   if (op < Op.If && !isString(value)) {
-    // The value received, as describeValue renders it: JSON, cut at 60 characters.
-    const text = JSON.stringify(value) + ''
-    fail(p + (text.length > 60 ? text.slice(0, 59) + '…' : text) + ')')
+    fail(p + describeValue(value) + ')')
   }
   switch (op) {
     case Op.PathOf:
@@ -218,6 +216,8 @@ function run(n: Node, data: Node): Node {
  */
 export function runMapping(program: MappingProgram, event: object): Record<string, unknown> {
   try {
+    // As Segment's transform and applyMapping: an array, a string or null is no event.
+    if (!isObj(event)) fail('The event must be an object (Received: ' + describeValue(event) + ')')
     return copy(run(program, event)) as Obj
   } catch (error: Node) {
     // A directive's failure (its text), or what the engine throws for odd input (a cycle, a BigInt in

@@ -63,6 +63,16 @@ const dataObject = fc.dictionary(fc.constantFrom(...DATA_KEYS), dataValue, {
   noNullPrototype: true,
 })
 
+/** Values that are no event (no undefined: Segment's transform defaults that to {}, see deviations). */
+export const nonObjectEvent: fc.Arbitrary<unknown> = fc.oneof(
+  fc.array(fc.oneof(fc.string(), fc.integer(), fc.dictionary(fc.string(), fc.string())), { maxLength: 3 }),
+  fc.string(),
+  fc.constant(null),
+  fc.integer(),
+  fc.boolean(),
+  fc.date({ noInvalidDate: true }),
+)
+
 export const event: fc.Arbitrary<Record<string, unknown>> = fc.record(
   {
     type: fc.constantFrom('identify', 'track', 'page'),

@@ -9,6 +9,14 @@ import { segmentTransform } from './segment-oracle'
 const event = { userId: 'u1', traits: { email: 'ann@example.com', n: 5 } }
 
 describe('deviations from Segment', () => {
+  it('an undefined event is refused, where Segment’s transform evaluates the mapping against {}', () => {
+    const fields = { a: 'literal', b: { '@path': '$.userId' } }
+    expect(segmentTransform(fields, undefined as never)).toEqual({ a: 'literal' })
+    expect(() => applyMapping(fields, undefined as never)).toThrow(
+      'The event must be an object (Received: undefined)',
+    )
+  })
+
   it.each([
     ['$.constructor', 'constructor'],
     ['$.traits.hasOwnProperty', 'hasOwnProperty'],

@@ -6,8 +6,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { MappingError, RelayError } from '../../src/errors'
 import { applyMapping, compileMapping, runMapping, type MappingProgram } from '../../src/mapping/index'
-import { event as eventArbitrary, mapping as mappingArbitrary } from './arbitraries'
-import { DEFAULT_MAPPINGS, EVENTS, MAPPINGS } from './segment-cases'
+import { event as eventArbitrary, mapping as mappingArbitrary, nonObjectEvent } from './arbitraries'
+import { DEFAULT_MAPPINGS, EVENTS, MAPPINGS, NON_OBJECT_EVENTS } from './segment-cases'
 import { segmentOutcome } from './segment-oracle'
 
 const overJson = (program: MappingProgram): MappingProgram => JSON.parse(JSON.stringify(program))
@@ -49,6 +49,47 @@ function compare(fields: Record<string, unknown>, input: Record<string, unknown>
 const handCases = Object.entries(MAPPINGS).flatMap(([name, fields]) =>
   Object.entries(EVENTS).map(([eventName, input]) => ({ name: `${name} (${eventName})`, fields, input })),
 )
+
+const nonObjectCases = Object.entries(MAPPINGS).flatMap(([name, fields]) =>
+  Object.entries(NON_OBJECT_EVENTS).map(([eventName, input]) => ({
+    name: `${name} (${eventName})`,
+    fields,
+    input,
+  })),
+)
+
+describe('events that are not plain objects', () => {
+  it.each(nonObjectCases)(
+    'are refused as applyMapping and Segment refuse them: $name',
+    ({ fields, input }) => {
+      compare(fields, input as Record<string, unknown>)
+      expect(segmentOutcome(fields, input as object).kind).not.toBe('value')
+    },
+  )
+
+  it('are refused on 500 generated mappings (seed 20261203)', () => {
+    fc.assert(
+      fc.property(mappingArbitrary, nonObjectEvent, (fields, input) => {
+        compare(fields, input as Record<string, unknown>)
+        expect(run(compileMapping(fields), input as object)).toHaveProperty('message')
+      }),
+      { seed: 20261203, numRuns: 500 },
+    )
+  })
+
+  it('say what they received', () => {
+    expect(run(compileMapping({ a: 'literal' }), ['x'] as never)).toMatchInlineSnapshot(`
+      {
+        "message": "The event must be an object (Received: ["x"])",
+      }
+    `)
+    expect(run(compileMapping({ a: { '@path': '$.userId' } }), null as never)).toMatchInlineSnapshot(`
+      {
+        "message": "The event must be an object (Received: null)",
+      }
+    `)
+  })
+})
 
 describe('programs sent as JSON', () => {
   it.each(handCases)('evaluate as applyMapping and Segment do: $name', ({ fields, input }) => {

@@ -1,6 +1,18 @@
 // Hand-written mappings and events for the differential test: every directive, its edge cases, and the
 // default mappings of the three actions (product.md). Each mapping runs on every event.
 
+/** Inputs that are no event: Segment's transform refuses each ("data must be an object"). */
+export const NON_OBJECT_EVENTS: Record<string, unknown> = {
+  array: [{ userId: 'u1' }],
+  'empty array': [],
+  string: 'identify',
+  'empty string': '',
+  null: null,
+  number: 42,
+  boolean: true,
+  date: new Date(0),
+}
+
 export const EVENTS: Record<string, Record<string, unknown>> = {
   identify: {
     type: 'identify',

@@ -3,8 +3,8 @@
 // those of compareWithSegment; deliberate deviations are pinned in deviations.test.ts, not here.
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
-import { event, mapping } from './arbitraries'
-import { EVENTS, MAPPINGS } from './segment-cases'
+import { event, mapping, nonObjectEvent } from './arbitraries'
+import { EVENTS, MAPPINGS, NON_OBJECT_EVENTS } from './segment-cases'
 import { compareWithSegment, type Verdict } from './segment-oracle'
 
 const tally = new Map<string, number>()
@@ -39,6 +39,25 @@ describe('applyMapping and checkMapping agree with Segment', () => {
     expect(tallyOf('generated: same value')).toBeGreaterThan(600)
     expect(tallyOf('generated: both failed')).toBeGreaterThan(20)
     expect(tallyOf('generated: refused by both')).toBeGreaterThan(50)
+  })
+
+  it.each(Object.entries(NON_OBJECT_EVENTS))(
+    'fail as Segment does on an event that is no object: %s',
+    (_name, input) => {
+      for (const fields of Object.values(MAPPINGS))
+        count('not an object', compareWithSegment(fields, input as object))
+      expect(tallyOf('not an object: both failed')).toBeGreaterThan(0)
+    },
+  )
+
+  it('fail as Segment does on 300 generated mappings with events that are no object (seed 20261203)', () => {
+    fc.assert(
+      fc.property(mapping, nonObjectEvent, (fields, input) => {
+        count('generated, not an object', compareWithSegment(fields, input as object))
+      }),
+      { seed: 20261203, numRuns: 300 },
+    )
+    expect(tallyOf('generated, not an object: same value')).toBe(0)
   })
 
   it('covers at least 300 hand-written cases of every kind', () => {
