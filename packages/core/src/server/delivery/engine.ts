@@ -281,6 +281,12 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
   /** The loop left due work unclaimed for want of capacity: a freed slot should wake it. Completions
    * wake the loop only then, so settling an item costs no claim while the queue holds nothing due. */
   let wantsRoom = false
+  /** Set by `stop` until the next `start`: no new claims, so a flush still running cannot lease more. */
+  let stopping = false
+  /** Claims on their way to the store (the loop's or a flush's), which `stop` waits for. */
+  const claiming = new Set<Promise<StoredItem[]>>()
+  /** Items leased again while still held, by id: dispatched when the held attempt ends. */
+  const claimedAgain = new Map<string, StoredItem>()
   function wake(): void {
     wakeFlag = true
     wakeWaiter?.()
@@ -790,6 +796,10 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     const done = process(item, markReady).finally(() => {
       markReady()
       held.delete(item.id)
+      const next = claimedAgain.get(item.id)
+      claimedAgain.delete(item.id)
+      if (next !== undefined && !stopping) dispatch(next)
+      else if (next !== undefined) claimedAgain.set(item.id, next) // handed back by stop
       freed()
     })
     const entry: Held = { item, ready, done }
@@ -842,9 +852,22 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
   /** Claims up to the room there is and dispatches what is not already held. */
   async function claimAndDispatch(): Promise<{ capacity: number; fresh: Held[]; waitMs: number }> {
     const { capacity, waitMs } = await room()
-    if (capacity <= 0) return { capacity, fresh: [], waitMs }
-    const claimed = await store.claim({ now: clock.now(), limit: capacity, leaseMs: opts.leaseMs, owner })
-    const fresh = claimed.filter((item) => !held.has(item.id)).map(dispatch)
+    if (capacity <= 0 || stopping) return { capacity: stopping ? 0 : capacity, fresh: [], waitMs }
+    const claim = store.claim({ now: clock.now(), limit: capacity, leaseMs: opts.leaseMs, owner })
+    claiming.add(claim)
+    let claimed: StoredItem[]
+    try {
+      claimed = await claim
+    } finally {
+      claiming.delete(claim)
+    }
+    const fresh: Held[] = []
+    for (const item of claimed) {
+      // Claimed again while its last attempt is still finishing: the retry that attempt recorded fell
+      // due before the attempt returned (a networked store). The new lease is ours: run it next.
+      if (held.has(item.id)) claimedAgain.set(item.id, item)
+      else fresh.push(dispatch(item))
+    }
     return { capacity, fresh, waitMs }
   }
 
@@ -918,6 +941,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       if (running) return
       freshController()
       running = true
+      stopping = false
       wakeFlag = false
       loop = runLoop().catch((error: unknown) => {
         running = false
@@ -928,9 +952,13 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
 
     async stop(options: StopOptions = {}): Promise<void> {
       running = false
+      stopping = true
       wake()
       await loop
       loop = undefined
+      // A flush's claim may still be on its way (a networked store): what it leases is held, and so
+      // drained or handed back below, never left leased until its lease runs out.
+      await Promise.allSettled([...claiming])
       sendAllBuffers()
       const drainMs = options.drainMs ?? opts.drainMs
       const all = Promise.all([...held.values()].map((h) => h.done))
@@ -940,7 +968,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
         timer.abort()
       }
       controller.abort()
-      const unfinished = [...held.keys()]
+      const unfinished = [...new Set([...held.keys(), ...claimedAgain.keys()])]
+      claimedAgain.clear()
       if (unfinished.length > 0) {
         try {
           const released = await store.release(unfinished, owner, clock.now())

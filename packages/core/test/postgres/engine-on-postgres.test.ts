@@ -1,0 +1,87 @@
+// The delivery engine on the PostgreSQL store against the sandbox: a store whose every call is a real
+// round trip, where a claim can still be on the wire when the engine is told to stop.
+
+import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase } from '../../../../test-support/postgres'
+import type { DeliveryItem } from '../../src/actions/payloads'
+import { createDeliveryEngine } from '../../src/server/delivery/engine'
+import { createQualtricsClient } from '../../src/server/qualtrics'
+import { createPostgresStore } from '../../src/postgres/index'
+
+const db = await createTestDatabase()
+let sb: RunningSandbox
+beforeAll(async () => {
+  sb = await startSandbox({ port: 0 })
+})
+afterAll(() => sb.close())
+
+const tx = (n: number): DeliveryItem =>
+  ({
+    messageId: `stop-${n}`,
+    mappingId: 'map-tx',
+    action: 'upsertContactTransaction',
+    payload: {
+      directoryId: sb.directoryId,
+      mailingListId: sb.mailingListId,
+      extRef: `user-${n}`,
+      transactionDate: '2024-05-01 12:00:00',
+      data: { n },
+    },
+  }) as DeliveryItem
+
+describe('the engine on PostgreSQL', () => {
+  it('leaves nothing leased when it stops while a flush’s claim is still on its way', async () => {
+    const store = await createPostgresStore({ url: db.url, schema: 'stop_during_claim' })
+    const client = createQualtricsClient({ apiToken: sb.token, baseUrl: sb.url })
+    const engine = createDeliveryEngine({ client, store, transactionLingerMs: 1 })
+    try {
+      await engine.enqueue([1, 2, 3].map(tx))
+      const flushing = engine.flush().catch(() => {})
+      await engine.stop({ drainMs: 0 })
+      await flushing
+      expect(await store.counts()).toMatchObject({ leased: 0 })
+      // Handed back, not lost: another engine delivers them.
+      const next = createDeliveryEngine({ client, store, transactionLingerMs: 1, owner: 'next' })
+      await next.flush()
+      expect(await store.counts()).toMatchObject({ pending: 0, leased: 0, delivered: 3 })
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('the engine on PostgreSQL, retrying', () => {
+  it('delivers items whose retry fell due while their last attempt was still being recorded', async () => {
+    const store = await createPostgresStore({ url: db.url, schema: 'retry_race' })
+    const client = createQualtricsClient({ apiToken: sb.token, baseUrl: sb.url })
+    // Retries due at once: the loop claims an item again the moment its retry is committed, often
+    // before the attempt that recorded it has finished.
+    const engine = createDeliveryEngine({
+      client,
+      store,
+      transactionLingerMs: 1,
+      transactionBatchSize: 1,
+      retryBaseMs: 1,
+      retryMaxMs: 2,
+      pollIntervalMs: 5,
+      maxAttempts: 50,
+    })
+    sb.setFaults([{ kind: 'http-error', status: 503, route: 'createTransactions', times: 120 }])
+    try {
+      await engine.enqueue(Array.from({ length: 30 }, (_, i) => tx(100 + i)))
+      engine.start()
+      let counts = await store.counts()
+      // Without the fix an item is left leased by its own engine until the lease (60 s) runs out.
+      for (let i = 0; i < 400 && counts.delivered < 30; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25))
+        counts = await store.counts()
+      }
+      expect(counts).toMatchObject({ delivered: 30, leased: 0 })
+    } finally {
+      sb.setFaults([])
+      await engine.stop({ drainMs: 0 })
+      await store.close()
+    }
+  })
+})
