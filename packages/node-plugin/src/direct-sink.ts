@@ -22,7 +22,7 @@ import {
   type ItemRef,
 } from '@qualtrics-relay/core/server'
 import { ItemDeliveryError, type MappingFailureDetail } from './errors'
-import type { NodePluginLogger, ResolvedDirectOptions } from './options'
+import type { DirectStorage, NodePluginLogger, ResolvedDirectOptions } from './options'
 import type { PreparedMappings, Sink, SubmitOptions } from './sink'
 import { sleep } from './timeout'
 
@@ -59,6 +59,22 @@ async function openSqliteStore(path: string, synchronous: 'full' | 'normal'): Pr
   return sqlite.createSqliteStore({ path, synchronous })
 }
 
+/** The durable store asked for; pg, like better-sqlite3, is loaded only when asked for. */
+async function openStore(storage: DirectStorage): Promise<DeliveryStore> {
+  if (storage.kind === 'sqlite') return openSqliteStore(storage.path, storage.synchronous)
+  const postgres = await import('@qualtrics-relay/core/postgres').catch((error: unknown) => {
+    throw new ConfigError(
+      'Invalid Qualtrics plugin options (1 problem)',
+      [{ path: 'storage.databaseUrl', message: 'needs the pg package: install it next to this plugin' }],
+      { cause: error },
+    )
+  })
+  return postgres.createPostgresStore({
+    url: storage.url,
+    ...(storage.schema === undefined ? {} : { schema: storage.schema }),
+  })
+}
+
 export function createDirectSink(config: ResolvedDirectOptions): Sink {
   const account = {
     apiToken: config.apiToken,
@@ -76,10 +92,7 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
   let running: Promise<Running> | undefined
   function open(): Promise<Running> {
     running ??= (async () => {
-      const store =
-        config.sqlitePath === undefined
-          ? createMemoryStore()
-          : await openSqliteStore(config.sqlitePath, config.synchronous)
+      const store = config.storage === undefined ? createMemoryStore() : await openStore(config.storage)
       // Batched `or` look-ups only where checkLive recorded them honoured on this account.
       const record =
         config.liveCheckRecord === undefined ? undefined : readLiveCheckRecord(config.liveCheckRecord)
@@ -281,8 +294,8 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
       const left = await pendingCount().catch(() => 0)
       if (left > 0) {
         config.logger?.warn(
-          { pending: left, durable: config.sqlitePath !== undefined },
-          config.sqlitePath === undefined
+          { pending: left, durable: config.storage !== undefined },
+          config.storage === undefined
             ? 'qualtrics plugin closed with undelivered items in memory; they are lost'
             : 'qualtrics plugin closed with undelivered items; they stay in the database for the next start',
         )

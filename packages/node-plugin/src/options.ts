@@ -11,6 +11,7 @@ import {
 } from '@qualtrics-relay/core'
 import {
   isWellFormed,
+  maskDatabaseUrl,
   parseDeliveryOptions,
   type DeliveryEngineConfig,
   type DeliveryEngineOptions,
@@ -65,11 +66,12 @@ export interface DirectModeOptions extends CommonOptions {
   /** Options of the delivery engine (batch size, linger, rate limit, retries, …), passed through as given. */
   delivery?: DeliveryOptions
   /**
-   * Durable delivery: the same SQLite store as the proxy. Default: in memory (lost if the process dies).
+   * Durable delivery, on the proxy's stores: a SQLite file, or PostgreSQL shared with other processes
+   * (and proxies) on one database. Default: in memory (lost if the process dies). SQLite's
    * `synchronous`: `'full'` (default) puts each accepted event on disk before the hook resolves, so it
    * survives a power loss; `'normal'` is faster and survives a process crash only.
    */
-  storage?: { sqlitePath: string; synchronous?: 'full' | 'normal' }
+  storage?: { sqlitePath: string; synchronous?: 'full' | 'normal' } | { databaseUrl: string; schema?: string }
   /**
    * The record `checkLive` writes. Batched (`or`) contact look-ups are used only when this record saw
    * them honoured on the same account (API base and token). Default: none (look-ups one leaf each).
@@ -83,6 +85,11 @@ export interface DirectModeOptions extends CommonOptions {
    */
   source?: string
 }
+
+/** Where direct mode keeps its queue; undefined: in memory. */
+export type DirectStorage =
+  | { kind: 'sqlite'; path: string; synchronous: 'full' | 'normal' }
+  | { kind: 'postgres'; url: string; schema?: string }
 
 /** Via the proxy: this server posts mapped payloads to a qualtrics-relay proxy, which holds the token. */
 export interface ProxyModeOptions extends CommonOptions {
@@ -130,8 +137,7 @@ export interface ResolvedDirectOptions extends CommonResolved {
   workflowOrigins: string[]
   requestTimeoutMs: number
   delivery: DeliveryOptions
-  sqlitePath: string | undefined
-  synchronous: 'full' | 'normal'
+  storage: DirectStorage | undefined
   liveCheckRecord: string | undefined
   source: string
 }
@@ -306,26 +312,7 @@ export function parseNodePluginOptions(options: unknown): ResolvedOptions {
     const workflowOrigins = common.workflowOrigins ?? (baseUrl === undefined ? [] : [new URL(baseUrl).origin])
     const requestTimeoutMs = readMs(o, 'requestTimeoutMs', DEFAULTS.requestTimeoutMs, bad)
     const delivery = readDelivery(o, bad)
-    let sqlitePath: string | undefined
-    let synchronous: 'full' | 'normal' = 'full'
-    if (o.storage !== undefined) {
-      const storage = o.storage
-      if (!isObject(storage) || typeof storage.sqlitePath !== 'string' || storage.sqlitePath.trim() === '') {
-        bad('storage', `must be { sqlitePath: string } (Received: ${describeValue(storage)})`)
-      } else {
-        for (const key of Object.keys(storage))
-          if (key !== 'sqlitePath' && key !== 'synchronous') bad(`storage.${key}`, 'is not an option')
-        sqlitePath = storage.sqlitePath
-        if (storage.synchronous === 'normal' || storage.synchronous === 'full')
-          synchronous = storage.synchronous
-        else if (storage.synchronous !== undefined) {
-          bad(
-            'storage.synchronous',
-            `must be "full" or "normal" (Received: ${describeValue(storage.synchronous)})`,
-          )
-        }
-      }
-    }
+    const storage = o.storage === undefined ? undefined : readStorage(o.storage, bad)
     const liveCheckRecord = o.liveCheckRecord
     if (
       liveCheckRecord !== undefined &&
@@ -344,8 +331,7 @@ export function parseNodePluginOptions(options: unknown): ResolvedOptions {
         workflowOrigins,
         requestTimeoutMs,
         delivery,
-        sqlitePath,
-        synchronous,
+        storage,
         source: readSource(o, bad),
       }
     }
@@ -384,6 +370,50 @@ function readDelivery(o: Record<string, unknown>, bad: Bad): DeliveryOptions {
     }
   }
   return value as DeliveryOptions
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** `{ sqlitePath }` or `{ databaseUrl, schema? }`; a database URL is shown only with its password masked. */
+function readStorage(storage: unknown, bad: Bad): DirectStorage | undefined {
+  const shape = 'must be { sqlitePath: string } or { databaseUrl: string, schema?: string }'
+  if (isObject(storage) && typeof storage.sqlitePath === 'string' && storage.sqlitePath.trim() !== '') {
+    for (const key of Object.keys(storage))
+      if (key !== 'sqlitePath' && key !== 'synchronous') bad(`storage.${key}`, 'is not an option')
+    let synchronous: 'full' | 'normal' = 'full'
+    if (storage.synchronous === 'normal' || storage.synchronous === 'full') synchronous = storage.synchronous
+    else if (storage.synchronous !== undefined) {
+      bad(
+        'storage.synchronous',
+        `must be "full" or "normal" (Received: ${describeValue(storage.synchronous)})`,
+      )
+    }
+    return { kind: 'sqlite', path: storage.sqlitePath, synchronous }
+  }
+  if (!isObject(storage) || storage.databaseUrl === undefined) {
+    bad('storage', `${shape} (Received: ${describeValue(storage)})`)
+    return undefined
+  }
+  const url = storage.databaseUrl
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
+    const received = typeof url === 'string' ? maskDatabaseUrl(url) : describeValue(url)
+    bad(
+      'storage.databaseUrl',
+      `must be a postgres://user:password@host:port/database URL (Received: ${received})`,
+    )
+  }
+  const schema = storage.schema
+  if (schema !== undefined && (typeof schema !== 'string' || !SCHEMA_NAME.test(schema))) {
+    bad(
+      'storage.schema',
+      `must be a lower-case identifier of letters, digits and _ (Received: ${describeValue(schema)})`,
+    )
+  }
+  for (const key of Object.keys(storage))
+    if (key !== 'databaseUrl' && key !== 'schema') bad(`storage.${key}`, 'is not an option')
+  return typeof schema === 'string'
+    ? { kind: 'postgres', url: String(url), schema }
+    : { kind: 'postgres', url: String(url) }
 }
 
 function readBoolean(o: Record<string, unknown>, key: string, fallback: boolean, bad: Bad): boolean {

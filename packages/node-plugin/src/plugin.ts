@@ -150,7 +150,7 @@ export function createQualtricsNodePlugin(options: QualtricsNodePluginOptions): 
       // caller may reopen the same database as soon as this rejects.
       if (what === 'close') await withTimeout(work, 5_000, () => error).catch(() => undefined)
       const lost =
-        config.mode === 'direct' && config.sqlitePath === undefined
+        config.mode === 'direct' && config.storage === undefined
           ? ' (in memory: lost if the process ends)'
           : ''
       const detail =

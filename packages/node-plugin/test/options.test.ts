@@ -97,6 +97,22 @@ describe('option validation', () => {
     `)
   })
 
+  it('masks the password of a bad database URL', () => {
+    expect(
+      problems({
+        apiToken: 'x'.repeat(40),
+        datacenter: 'iad1',
+        mappings: [],
+        storage: { databaseUrl: 'mysql://app:hunter2@db/app', schema: 'Bad', poolSize: 5 },
+      }),
+    ).toMatchInlineSnapshot(`
+      "Invalid Qualtrics plugin options (3 problems)
+        - storage.databaseUrl: must be a postgres://user:password@host:port/database URL (Received: mysql://app:***@db/app)
+        - storage.schema: must be a lower-case identifier of letters, digits and _ (Received: "Bad")
+        - storage.poolSize: is not an option"
+    `)
+  })
+
   it('does not show a token of the wrong type either', () => {
     expect(problems({ apiToken: 12345, datacenter: 'iad1', mappings: [] })).toMatchInlineSnapshot(`
       "Invalid Qualtrics plugin options (1 problem)

@@ -1,13 +1,16 @@
-// Durable delivery: with `storage.sqlitePath`, what one process accepted and could not deliver is
-// delivered by the next process on the same database, once, and the bounded waits say what is left.
+// Durable delivery: with `storage.sqlitePath` or `storage.databaseUrl` (PostgreSQL), what one process
+// accepted and could not deliver is delivered by the next process on the same database, once, and the
+// bounded waits say what is left.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createQualtricsNodePlugin, PluginTimeoutError } from '@qualtrics-relay/node-plugin'
+import { createTestDatabase } from '../../../test-support/postgres'
 import { FAST_DELIVERY, offlineAnalytics, requestsTo, track } from './helpers'
 
+const db = await createTestDatabase()
 let sandbox: RunningSandbox
 let dir: string
 beforeAll(async () => {
@@ -19,7 +22,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-function pluginOn(sqlitePath: string) {
+type Storage = { sqlitePath: string } | { databaseUrl: string; schema?: string }
+
+function pluginOn(storage: Storage) {
   return createQualtricsNodePlugin({
     apiToken: sandbox.token,
     baseUrl: sandbox.url,
@@ -32,16 +37,20 @@ function pluginOn(sqlitePath: string) {
     ],
     // Many attempts: the items must still be pending, not dead letters, when the next process starts.
     delivery: { ...FAST_DELIVERY, maxAttempts: 10_000 },
-    storage: { sqlitePath },
+    storage,
   })
 }
 
-describe('durable delivery with SQLite', () => {
+describe.each([
+  ['SQLite', (): Storage => ({ sqlitePath: join(dir, 'queue.db') })],
+  ['PostgreSQL', (): Storage => ({ databaseUrl: db.url, schema: 'plugin_queue' })],
+])('durable delivery with %s', (_name, storageFor) => {
   it('delivers in the next process what Qualtrics refused to take before this one closed', async () => {
-    const path = join(dir, 'queue.db')
+    sandbox.reset()
+    const storage = storageFor()
     sandbox.setFaults([{ kind: 'http-error', status: 503, route: 'createTransactions' }])
 
-    const first = pluginOn(path)
+    const first = pluginOn(storage)
     const analytics = offlineAnalytics()
     await analytics.register(first)
     const outcomes = await Promise.all(
@@ -67,7 +76,7 @@ describe('durable delivery with SQLite', () => {
     expect(sandbox.inspect().transactions).toEqual([])
 
     sandbox.setFaults([])
-    const second = pluginOn(path)
+    const second = pluginOn(storage)
     await second.flush()
     await second.close()
 

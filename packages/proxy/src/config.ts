@@ -15,7 +15,11 @@ import {
   type FieldIssue,
   type MappingSpec,
 } from '@qualtrics-relay/core'
-import { isWellFormed as isWellFormedText, type DeliveryEngineOptions } from '@qualtrics-relay/core/server'
+import {
+  isWellFormed as isWellFormedText,
+  maskDatabaseUrl,
+  type DeliveryEngineOptions,
+} from '@qualtrics-relay/core/server'
 
 /** Environment variables the proxy reads (signing secrets come from variables the config file names). */
 export const ENV = {
@@ -28,6 +32,7 @@ export const ENV = {
   host: 'HOST',
   logLevel: 'RELAY_LOG_LEVEL',
   mode: 'RELAY_MODE',
+  databaseUrl: 'DATABASE_URL',
 } as const
 
 /**
@@ -85,6 +90,20 @@ export interface DeliveryConfig extends Omit<DeliveryEngineOptions, 'owner'> {
   requestTimeoutMs?: number
 }
 
+/**
+ * Where the queue lives: a SQLite file (the default, one instance) or PostgreSQL (several instances on
+ * one database). `DATABASE_URL` or `storage.url` chooses PostgreSQL.
+ */
+export type StorageConfig =
+  | {
+      kind: 'sqlite'
+      path: string
+      /** `full` (default) fsyncs each commit, so a 202 survives power loss; `normal` only a process crash
+       * (see the README's trade-off). */
+      synchronous: 'full' | 'normal'
+    }
+  | { kind: 'postgres'; url: string; schema?: string; poolSize?: number }
+
 export interface ProxyConfig {
   server: {
     host: string
@@ -100,9 +119,7 @@ export interface ProxyConfig {
     /** Open connections one client address may hold; more are closed at once. 0: no limit. */
     maxConnectionsPerAddress: number
   }
-  /** `synchronous`: `full` (default) fsyncs each commit, so a 202 survives power loss; `normal` only a
-   * process crash (see the README's trade-off). */
-  storage: { path: string; synchronous: 'full' | 'normal' }
+  storage: StorageConfig
   /**
    * Where `check --live` records what it verified, and where start-up reads it: batched (`or`) contact
    * look-ups are used only when this record saw them honoured on the configured account.
@@ -133,6 +150,7 @@ const int = (min: number, max: number) =>
 const nonEmpty = (what: string) => v.pipe(v.string(`must be ${what}`), v.minLength(1, `must be ${what}`))
 const strictObject = <T extends v.ObjectEntries>(entries: T) => v.strictObject(entries, 'must be an object')
 
+const SCHEMA_MESSAGE = 'must be a lower-case identifier of letters, digits and _'
 const ORIGIN_MESSAGE = 'must be an origin such as "https://shop.example" (scheme, host and port only), or "*"'
 const Origin = v.pipe(v.string(ORIGIN_MESSAGE), v.check(isOrigin, ORIGIN_MESSAGE))
 
@@ -240,6 +258,12 @@ const FileSchema = strictObject({
     strictObject({
       path: v.optional(nonEmpty('a file path or ":memory:"')),
       synchronous: v.optional(v.picklist(['full', 'normal'], 'must be "full" or "normal"')),
+      // Checked in parseStorage, where a password in it is masked.
+      url: v.optional(v.unknown()),
+      schema: v.optional(
+        v.pipe(v.string(SCHEMA_MESSAGE), v.regex(/^[a-z_][a-z0-9_]{0,62}$/, SCHEMA_MESSAGE)),
+      ),
+      poolSize: v.optional(int(1, 1000)),
     }),
     {},
   ),
@@ -467,6 +491,8 @@ export function parseConfig(
       )
   }
 
+  const storage = parseStorage(env, file.storage ?? {}, bad)
+
   // --- write keys
   const workflowOrigins = extraOrigin === undefined ? [] : [extraOrigin]
   const writeKeys = new Map<string, WriteKeyConfig>()
@@ -538,10 +564,7 @@ export function parseConfig(
       requestTimeoutMs: file.server?.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
       maxConnectionsPerAddress: file.server?.maxConnectionsPerAddress ?? DEFAULTS.maxConnectionsPerAddress,
     },
-    storage: {
-      path: file.storage?.path ?? DEFAULTS.storagePath,
-      synchronous: file.storage?.synchronous ?? 'full',
-    },
+    storage,
     liveCheck: { recordPath: file.liveCheck?.recordPath ?? DEFAULTS.liveCheckRecordPath },
     qualtrics,
     rateLimits: {
@@ -754,7 +777,7 @@ export interface LoadedConfig {
 
 /**
  * Finds the config file (`--config <path>` wins over `RELAY_CONFIG`), reads it and the environment, and
- * parses both. A relative `storage.path` or `liveCheck.recordPath` is resolved against the config file's folder.
+ * parses both. A relative SQLite `storage.path` or `liveCheck.recordPath` is resolved against the config file's folder.
  */
 export function loadConfig(options: { configPath?: string; env?: Env; mode?: ProxyMode } = {}): ProxyConfig {
   const env = options.env ?? process.env
@@ -772,7 +795,7 @@ export function loadConfig(options: { configPath?: string; env?: Env; mode?: Pro
   }
   const overrides: ConfigOverrides = options.mode === undefined ? {} : { mode: options.mode }
   const config = parseConfig(env, text, path ?? 'the environment (no config file)', overrides)
-  if (path !== undefined && config.storage.path !== ':memory:') {
+  if (path !== undefined && config.storage.kind === 'sqlite' && config.storage.path !== ':memory:') {
     config.storage = { ...config.storage, path: resolve(dirname(path), config.storage.path) }
   }
   if (path !== undefined)
@@ -788,6 +811,46 @@ export function readAdminToken(env?: Env): string | undefined {
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
+
+/**
+ * The store: PostgreSQL when `DATABASE_URL` (which wins) or `storage.url` is set, else the SQLite file.
+ * A URL is shown only with its password masked.
+ */
+function parseStorage(
+  env: Env,
+  section: NonNullable<FileInput['storage']>,
+  bad: (path: string, message: string) => void,
+): StorageConfig {
+  const fromEnv = env[ENV.databaseUrl] !== undefined && env[ENV.databaseUrl] !== ''
+  const url: unknown = fromEnv ? env[ENV.databaseUrl] : section.url
+  if (url === undefined) {
+    for (const key of ['schema', 'poolSize'] as const) {
+      if (section[key] !== undefined)
+        bad(`storage.${key}`, `is a PostgreSQL option: set ${ENV.databaseUrl} or storage.url too`)
+    }
+    return {
+      kind: 'sqlite',
+      path: section.path ?? DEFAULTS.storagePath,
+      synchronous: section.synchronous ?? 'full',
+    }
+  }
+  const at = fromEnv ? `env.${ENV.databaseUrl}` : 'storage.url'
+  const parsed = typeof url === 'string' ? safeUrl(url) : undefined
+  if (parsed === undefined || !/^postgres(ql)?:$/.test(parsed.protocol)) {
+    const received = typeof url === 'string' ? maskDatabaseUrl(url) : describeValue(url)
+    bad(at, `must be a postgres://user:password@host:port/database URL (Received: ${received})`)
+  }
+  if (section.synchronous !== undefined) {
+    bad('storage.synchronous', `is a SQLite option; PostgreSQL's durability is the server's to set`)
+  }
+  if (!fromEnv && section.path !== undefined) {
+    bad('storage.path', 'is the SQLite file: give storage.path or storage.url, not both')
+  }
+  const storage: StorageConfig = { kind: 'postgres', url: String(url) }
+  if (section.schema !== undefined) storage.schema = section.schema
+  if (section.poolSize !== undefined) storage.poolSize = section.poolSize
+  return storage
+}
 
 /** Describes a secret without showing it. */
 export function maskSecret(value: unknown): string {

@@ -17,7 +17,8 @@ export interface AppDeps {
   config: ProxyConfig
   engine: RelayEngine
   client: QualtricsApi
-  store: Pick<DeliveryStore, 'counts'>
+  /** `ping`, when the store has it (PostgreSQL), answers readiness probes without counting rows. */
+  store: Pick<DeliveryStore, 'counts'> & { ping?(): Promise<void> }
   logger: Logger
   metrics: ProxyMetrics
   /** Origins besides https://*.qualtrics.com that workflow URLs may use (the sandbox). Default none. */

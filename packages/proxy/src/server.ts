@@ -1,5 +1,5 @@
-// Starting and stopping the proxy: the sandbox (in sandbox mode), the Qualtrics client, the SQLite
-// store, the delivery engine, the app, and the HTTP listener — and taking them down in the right order.
+// Starting and stopping the proxy: the sandbox (in sandbox mode), the Qualtrics client, the store
+// (SQLite, or PostgreSQL for several instances), the delivery engine, the app, and the HTTP listener — and taking them down in the right order.
 import { mkdirSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -16,11 +16,13 @@ import {
   type QualtricsCallLog,
   type QualtricsLogger,
 } from '@qualtrics-relay/core/server'
+import { createPostgresStore, maskDatabaseUrl } from '@qualtrics-relay/core/postgres'
+import type { DeliveryStore } from '@qualtrics-relay/core/server'
 import { createSqliteStore } from '@qualtrics-relay/core/sqlite'
 import { startSandbox } from '@qualtrics-relay/sandbox'
 import type { DestinationStream } from 'pino'
 import { createApp } from './app'
-import { applySandboxValues, type ProxyConfig } from './config'
+import { applySandboxValues, type ProxyConfig, type StorageConfig } from './config'
 import { createLogger, type Logger } from './logger'
 import { createMetrics, endpointLabel, type ProxyMetrics } from './metrics'
 import { createStorageGuard, type StorageGuard } from './storage-guard'
@@ -103,12 +105,14 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
       logger: clientLogger(logger.child({ component: 'qualtrics' }), metrics),
     })
 
-    if (config.storage.path !== ':memory:') mkdirSync(dirname(config.storage.path), { recursive: true })
-    const store = createSqliteStore(config.storage)
+    const store = await openStore(config.storage, logger)
     started.store = store
     cleanups.push(() => store.close())
 
-    const storageGuard = createStorageGuard(config.storage.path)
+    // A PostgreSQL store has no files here to watch; /readyz pings it instead.
+    const storageGuard = createStorageGuard(
+      config.storage.kind === 'sqlite' ? config.storage.path : ':memory:',
+    )
     cleanups.push(watchStorage(storageGuard, logger))
 
     const allowedWorkflows = new Set<string>()
@@ -190,7 +194,7 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
         url,
         mode: config.qualtrics.mode,
         writeKeys: [...config.writeKeys.keys()],
-        storage: config.storage.path,
+        storage: describeStorage(config.storage),
         source: config.source,
       },
       'proxy listening',
@@ -240,6 +244,27 @@ function watchStorage(guard: StorageGuard, logger: Logger): () => Promise<void> 
     clearInterval(timer)
     return Promise.resolve()
   }
+}
+
+/** The configured store; with `ping` when it is networked, for `/readyz`. */
+async function openStore(
+  storage: StorageConfig,
+  logger: Logger,
+): Promise<DeliveryStore & { ping?(): Promise<void> }> {
+  if (storage.kind === 'postgres') {
+    return createPostgresStore({
+      url: storage.url,
+      ...(storage.schema === undefined ? {} : { schema: storage.schema }),
+      ...(storage.poolSize === undefined ? {} : { poolSize: storage.poolSize }),
+      logger: logger.child({ component: 'storage' }),
+    })
+  }
+  if (storage.path !== ':memory:') mkdirSync(dirname(storage.path), { recursive: true })
+  return createSqliteStore({ path: storage.path, synchronous: storage.synchronous })
+}
+
+function describeStorage(storage: StorageConfig): string {
+  return storage.kind === 'sqlite' ? storage.path : `postgres ${maskDatabaseUrl(storage.url)}`
 }
 
 /** Installs SIGTERM/SIGINT handlers that close the server once; a second signal exits at once. */

@@ -42,7 +42,7 @@ describe('parseConfig', () => {
       requestTimeoutMs: 30_000,
       maxConnectionsPerAddress: 64,
     })
-    expect(config.storage).toEqual({ path: 'qualtrics-relay.db', synchronous: 'full' })
+    expect(config.storage).toEqual({ kind: 'sqlite', path: 'qualtrics-relay.db', synchronous: 'full' })
     const wk = config.writeKeys.get('wk_site')
     expect(wk?.name).toBe('wk_site')
     expect([...(wk?.allow.directories ?? [])]).toEqual(['POOL_abc'])
@@ -154,6 +154,50 @@ describe('parseConfig', () => {
         - env.RELAY_ADMIN_TOKEN: must be at least 16 printable characters without spaces (Received: a string of 5 characters, hidden)
         - env.QUALTRICS_DATACENTER: must look like "iad1": lower-case letters, digits and "-" (Received: "IAD 1")
         - writeKeys.wk_site.identity.secretEnv: names SIGNING, which must hold a secret of at least 16 characters (Received: a string of 4 characters, hidden)"
+    `)
+  })
+
+  it('stores in PostgreSQL when DATABASE_URL or storage.url is set, the environment winning', () => {
+    const url = 'postgres://relay:s3cret-pw@db.internal:5432/relay'
+    expect(parseConfig({ ...env, DATABASE_URL: url }, JSON.stringify(minimal)).storage).toEqual({
+      kind: 'postgres',
+      url,
+    })
+    const file = { ...minimal, storage: { path: 'x.db', schema: 'relay_eu', poolSize: 20 } }
+    expect(parseConfig({ ...env, DATABASE_URL: url }, JSON.stringify(file)).storage).toEqual({
+      kind: 'postgres',
+      url,
+      schema: 'relay_eu',
+      poolSize: 20,
+    })
+    const inFile = { ...minimal, storage: { url: 'postgresql://db/relay' } }
+    expect(parseConfig(env, JSON.stringify(inFile)).storage).toEqual({
+      kind: 'postgres',
+      url: 'postgresql://db/relay',
+    })
+  })
+
+  it('lists bad storage keys with the database password masked', () => {
+    const text = problems(
+      { ...env, DATABASE_URL: 'mysql://relay:s3cret-pw@db/relay' },
+      { ...minimal, storage: { schema: 'Relay-EU', poolSize: 0 } },
+    )
+    expect(text).not.toContain('s3cret-pw')
+    expect(text).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (3 problems)
+        - storage.schema: must be a lower-case identifier of letters, digits and _ (Received: "Relay-EU")
+        - storage.poolSize: must be a whole number from 1 to 1000 (Received: 0)
+        - env.DATABASE_URL: must be a postgres://user:password@host:port/database URL (Received: mysql://relay:***@db/relay)"
+    `)
+    expect(problems(env, { ...minimal, storage: { path: 'x.db', url: 'not a url with pw', schema: 'ok' } }))
+      .toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (2 problems)
+        - storage.url: must be a postgres://user:password@host:port/database URL (Received: a string of 17 characters that is not a URL, hidden)
+        - storage.path: is the SQLite file: give storage.path or storage.url, not both"
+    `)
+    expect(problems(env, { ...minimal, storage: { schema: 'relay' } })).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (1 problem)
+        - storage.schema: is a PostgreSQL option: set DATABASE_URL or storage.url too"
     `)
   })
 

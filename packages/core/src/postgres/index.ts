@@ -2,4 +2,5 @@
 // database. Needs the optional peer dependency `pg` (8.x).
 export { createPostgresStore, type PostgresStore } from './postgres-store'
 export { POSTGRES_SCHEMA_VERSION } from './migrations'
-export { maskDatabaseUrl, type PostgresStoreLogger, type PostgresStoreOptions } from './options'
+export { maskDatabaseUrl } from '../server/store/database-url'
+export type { PostgresStoreLogger, PostgresStoreOptions } from './options'

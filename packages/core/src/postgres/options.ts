@@ -1,4 +1,5 @@
 import { ConfigError, describeValue, type FieldIssue } from '../errors'
+import { maskDatabaseUrl } from '../server/store/database-url'
 
 /** Receives the few things the store has to say on its own (an idle connection that broke). */
 export interface PostgresStoreLogger {
@@ -32,17 +33,6 @@ export type ParsedPostgresStoreOptions = Required<Omit<PostgresStoreOptions, 'lo
   Pick<PostgresStoreOptions, 'logger'>
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
-
-/** A database URL fit for a log line or an error: the password replaced by `***`. */
-export function maskDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== '') parsed.password = '***'
-    return parsed.href
-  } catch {
-    return '(unparsable URL)'
-  }
-}
 
 function isDatabaseUrl(value: unknown): value is string {
   if (typeof value !== 'string') return false

@@ -27,7 +27,8 @@ import type {
   StoredItem,
 } from '../server/store/types'
 import { migrate } from './migrations'
-import { maskDatabaseUrl, parsePostgresStoreOptions, type PostgresStoreOptions } from './options'
+import { maskDatabaseUrl } from '../server/store/database-url'
+import { parsePostgresStoreOptions, type PostgresStoreOptions } from './options'
 
 /** A DeliveryStore on PostgreSQL, plus a health check for readiness probes. */
 export interface PostgresStore extends DeliveryStore {

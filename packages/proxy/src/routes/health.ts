@@ -51,7 +51,8 @@ export function readyRoute(ctx: AppContext) {
 
   async function storage(): Promise<Check> {
     try {
-      await ctx.store.counts()
+      if (ctx.store.ping) await ctx.store.ping()
+      else await ctx.store.counts()
       return { ok: true }
     } catch (error) {
       return {

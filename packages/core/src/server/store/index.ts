@@ -1,4 +1,5 @@
 export { createMemoryStore } from './memory-store'
+export { maskDatabaseUrl } from './database-url'
 export { StoreError } from './errors'
 export type {
   AcceptResult,

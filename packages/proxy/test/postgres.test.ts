@@ -1,0 +1,124 @@
+// The proxy on PostgreSQL (DATABASE_URL): delivery end to end, two proxies sharing one queue, /readyz
+// covering the database, and a shutdown that hands its leases back.
+import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase } from '../../../test-support/postgres'
+import {
+  delivered,
+  messageId,
+  postBatch,
+  purchaseItem,
+  request,
+  startHarness,
+  waitFor,
+  type Harness,
+} from './helpers'
+
+const db = await createTestDatabase()
+/** Dropped under a running proxy by the /readyz test. */
+const doomed = await createTestDatabase()
+let schemas = 0
+/** Each test its own schema: a fleet is the proxies sharing one. */
+const freshSchema = () => `proxy_${++schemas}`
+
+let admin: pg.Client
+beforeAll(async () => {
+  admin = new pg.Client({ connectionString: db.url })
+  await admin.connect()
+})
+afterAll(() => admin.end())
+
+async function onDatabase(schema: string, sandbox?: RunningSandbox, url = db.url): Promise<Harness> {
+  return startHarness({
+    env: { DATABASE_URL: url },
+    config: { storage: { schema } },
+    ...(sandbox === undefined ? {} : { sandbox }),
+  })
+}
+
+const statesIn = async (schema: string) =>
+  (
+    await admin.query<{ state: string; n: number }>(
+      `SELECT state, count(*)::int AS n FROM ${schema}.items GROUP BY state ORDER BY state`,
+    )
+  ).rows
+
+describe('the proxy on PostgreSQL', () => {
+  it('stores in the database and delivers from it', async () => {
+    const schema = freshSchema()
+    const h = await onDatabase(schema)
+    try {
+      const item = purchaseItem(h.sandbox)
+      expect((await postBatch(h.url, { writeKey: 'wk_test', items: [item] })).status).toBe(202)
+      await delivered(h.url, item.messageId)
+      expect(await statesIn(schema)).toEqual([{ state: 'delivered', n: 1 }])
+      const ready = await request(`${h.url}/readyz`)
+      expect(ready.json).toMatchObject({ status: 'ready', checks: { storage: { ok: true } } })
+    } finally {
+      await h.close()
+    }
+  })
+
+  it('lets two proxies on one schema share the queue: every item delivered once', async () => {
+    const schema = freshSchema()
+    const sandbox = await startSandbox({ port: 0, host: '127.0.0.1' })
+    const a = await onDatabase(schema, sandbox)
+    const b = await onDatabase(schema, sandbox)
+    try {
+      const items = Array.from({ length: 40 }, (_, i) =>
+        purchaseItem(sandbox, messageId(), { extRef: `user-${i % 5}`, email: `u${i % 5}@example.com` }),
+      )
+      for (const [i, item] of items.entries()) {
+        const proxy = i % 2 === 0 ? a : b
+        expect((await postBatch(proxy.url, { writeKey: 'wk_test', items: [item] })).status).toBe(202)
+      }
+      for (const item of items) await delivered(a.url, item.messageId)
+      const keys = sandbox.inspect().transactionKeyCounts
+      expect(Object.values(keys).filter((n) => n > 1)).toEqual([])
+      expect(Object.keys(keys)).toHaveLength(items.length)
+    } finally {
+      await a.close()
+      await b.close()
+      await sandbox.close()
+    }
+  })
+
+  it('hands its leases back on shutdown, due at once for the other instances', async () => {
+    const schema = freshSchema()
+    const h = await onDatabase(schema)
+    const item = purchaseItem(h.sandbox)
+    // Qualtrics holds every answer past the drain time, so the item is in flight when the proxy stops.
+    h.sandbox.setFaults([{ kind: 'latency', ms: 5_000 }])
+    try {
+      await postBatch(h.url, { writeKey: 'wk_test', items: [item] })
+      await waitFor(async () => ((await statesIn(schema))[0]?.state === 'leased' ? true : undefined))
+    } finally {
+      await h.proxy.close()
+    }
+    expect(await statesIn(schema)).toEqual([{ state: 'pending', n: 1 }])
+    const { rows } = await admin.query(`SELECT lease_owner FROM ${schema}.items`)
+    expect(rows).toEqual([{ lease_owner: null }])
+    h.sandbox.setFaults([])
+    const next = await onDatabase(schema, h.sandbox)
+    try {
+      await delivered(next.url, item.messageId)
+    } finally {
+      await next.close()
+      await h.sandbox.close()
+    }
+  })
+
+  it('answers /readyz 503 while the database is gone', async () => {
+    const h = await onDatabase('gone', undefined, doomed.url)
+    try {
+      expect((await request(`${h.url}/readyz`)).status).toBe(200)
+      await admin.query(`DROP DATABASE ${new URL(doomed.url).pathname.slice(1)} WITH (FORCE)`)
+      const answer = await request(`${h.url}/readyz`)
+      expect(answer.status).toBe(503)
+      expect(answer.json).toMatchObject({ checks: { storage: { ok: false, code: 'STORAGE_ERROR' } } })
+    } finally {
+      await h.close()
+    }
+  })
+})
