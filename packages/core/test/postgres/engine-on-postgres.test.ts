@@ -26,7 +26,7 @@ const tx = (n: number): DeliveryItem =>
       mailingListId: sb.mailingListId,
       extRef: `user-${n}`,
       transactionDate: '2024-05-01 12:00:00',
-      data: { n },
+      transactionData: { n },
     },
   }) as DeliveryItem
 
