@@ -17,7 +17,6 @@ import {
   type QualtricsLogger,
 } from '@qualtrics-relay/core/server'
 import { createPostgresStore, maskDatabaseUrl } from '@qualtrics-relay/core/postgres'
-import type { DeliveryStore } from '@qualtrics-relay/core/server'
 import { createSqliteStore } from '@qualtrics-relay/core/sqlite'
 import { startSandbox } from '@qualtrics-relay/sandbox'
 import type { DestinationStream } from 'pino'
