@@ -66,18 +66,22 @@ describe('the engine on PostgreSQL, retrying', () => {
       retryMaxMs: 2,
       pollIntervalMs: 5,
       maxAttempts: 50,
+      // Failures of every attempt would otherwise open the circuit and hold everything back.
+      circuitFailureThreshold: 1000,
+      requestsPerMinute: 60_000,
+      burst: 1000,
     })
-    sb.setFaults([{ kind: 'http-error', status: 503, route: 'createTransactions', times: 120 }])
+    sb.setFaults([{ kind: 'http-error', status: 503, route: 'createTransactions', times: 200 }])
     try {
-      await engine.enqueue(Array.from({ length: 30 }, (_, i) => tx(100 + i)))
+      await engine.enqueue(Array.from({ length: 40 }, (_, i) => tx(100 + i)))
       engine.start()
       let counts = await store.counts()
       // Without the fix an item is left leased by its own engine until the lease (60 s) runs out.
-      for (let i = 0; i < 400 && counts.delivered < 30; i++) {
+      for (let i = 0; i < 400 && counts.delivered < 40; i++) {
         await new Promise((resolve) => setTimeout(resolve, 25))
         counts = await store.counts()
       }
-      expect(counts).toMatchObject({ delivered: 30, leased: 0 })
+      expect(counts).toMatchObject({ delivered: 40, leased: 0 })
     } finally {
       sb.setFaults([])
       await engine.stop({ drainMs: 0 })
