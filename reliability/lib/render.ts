@@ -14,6 +14,7 @@ export const PARTS: readonly { file: string; title: string }[] = [
   { file: 'reliability/token-misuse.test.ts', title: 'Token misuse' },
   { file: 'reliability/load.test.ts', title: 'Sustained load' },
   { file: 'reliability/resources.test.ts', title: 'Slow clients, a failing machine, look-alike users' },
+  { file: 'reliability/store-safety.test.ts', title: 'The store: sources, fsync, one process, damage' },
 ]
 
 /** Bugs the suite found in the packages; each is fixed, and the check that found it stays as a regression test. */
