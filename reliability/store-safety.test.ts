@@ -132,7 +132,7 @@ describe('the store under the proxy', () => {
       // Nowhere to deliver to: only ingest is measured.
       const relay = await startRelay({ config, token: sandbox.token, baseUrl: 'http://127.0.0.1:9' })
       try {
-        expect(relay.proxy.config.storage.synchronous).toBe(synchronous)
+        expect(relay.proxy.config.storage).toMatchObject({ kind: 'sqlite', synchronous })
         const started = performance.now()
         for (let b = 0; b < 150; b++) {
           const answer = await postBatch(
