@@ -16,6 +16,7 @@ import {
   type DeliveryEngineConfig,
   type DeliveryEngineOptions,
 } from '@qualtrics-relay/core/server'
+import { missingStorePackage, type ModuleResolver } from './store-packages'
 
 /** Tuning of core's delivery engine (see its table of options and defaults). */
 export type DeliveryOptions = DeliveryEngineOptions & Pick<DeliveryEngineConfig, 'isWorkflowUrlAllowed'>
@@ -203,8 +204,11 @@ const PROXY_KEYS = new Set([
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** Validates the options; throws one ConfigError listing every problem. */
-export function parseNodePluginOptions(options: unknown): ResolvedOptions {
+/**
+ * Validates the options; throws one ConfigError listing every problem. `resolveModule` finds installed
+ * packages (better-sqlite3 for `storage`); Node's resolution unless a test gives another.
+ */
+export function parseNodePluginOptions(options: unknown, resolveModule?: ModuleResolver): ResolvedOptions {
   if (!isObject(options)) {
     throw new ConfigError(
       `Invalid Qualtrics plugin options: expected an object (Received: ${describeValue(options)})`,
@@ -312,7 +316,7 @@ export function parseNodePluginOptions(options: unknown): ResolvedOptions {
     const workflowOrigins = common.workflowOrigins ?? (baseUrl === undefined ? [] : [new URL(baseUrl).origin])
     const requestTimeoutMs = readMs(o, 'requestTimeoutMs', DEFAULTS.requestTimeoutMs, bad)
     const delivery = readDelivery(o, bad)
-    const storage = o.storage === undefined ? undefined : readStorage(o.storage, bad)
+    const storage = o.storage === undefined ? undefined : readStorage(o.storage, bad, resolveModule)
     const liveCheckRecord = o.liveCheckRecord
     if (
       liveCheckRecord !== undefined &&
@@ -375,7 +379,7 @@ function readDelivery(o: Record<string, unknown>, bad: Bad): DeliveryOptions {
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
 /** `{ sqlitePath }` or `{ databaseUrl, schema? }`; a database URL is shown only with its password masked. */
-function readStorage(storage: unknown, bad: Bad): DirectStorage | undefined {
+function readStorage(storage: unknown, bad: Bad, resolveModule?: ModuleResolver): DirectStorage | undefined {
   const shape = 'must be { sqlitePath: string } or { databaseUrl: string, schema?: string }'
   if (isObject(storage) && typeof storage.sqlitePath === 'string' && storage.sqlitePath.trim() !== '') {
     for (const key of Object.keys(storage))
@@ -388,6 +392,8 @@ function readStorage(storage: unknown, bad: Bad): DirectStorage | undefined {
         `must be "full" or "normal" (Received: ${describeValue(storage.synchronous)})`,
       )
     }
+    const missing = missingStorePackage('better-sqlite3', '@qualtrics-relay/core/sqlite', resolveModule)
+    if (missing !== undefined) bad('storage.sqlitePath', missing)
     return { kind: 'sqlite', path: storage.sqlitePath, synchronous }
   }
   if (!isObject(storage) || storage.databaseUrl === undefined) {
@@ -411,6 +417,8 @@ function readStorage(storage: unknown, bad: Bad): DirectStorage | undefined {
   }
   for (const key of Object.keys(storage))
     if (key !== 'databaseUrl' && key !== 'schema') bad(`storage.${key}`, 'is not an option')
+  const missing = missingStorePackage('pg', '@qualtrics-relay/core/postgres', resolveModule)
+  if (missing !== undefined) bad('storage.databaseUrl', missing)
   return typeof schema === 'string'
     ? { kind: 'postgres', url: String(url), schema }
     : { kind: 'postgres', url: String(url) }

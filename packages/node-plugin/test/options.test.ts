@@ -2,7 +2,11 @@
 // never shown.
 import { ConfigError } from '@qualtrics-relay/core'
 import { describe, expect, it } from 'vitest'
-import { createQualtricsNodePlugin, type QualtricsNodePluginOptions } from '@qualtrics-relay/node-plugin'
+import {
+  createQualtricsNodePlugin,
+  parseNodePluginOptions,
+  type QualtricsNodePluginOptions,
+} from '@qualtrics-relay/node-plugin'
 
 const TOKEN = 'qt-secret-token-0123456789abcdefghijklmn'
 const contact = { id: 'contact', action: 'addContactToXmd', fields: { directoryId: 'POOL_0123456789' } }
@@ -150,5 +154,38 @@ describe('option validation', () => {
   it('hides user info in a bad proxy URL', () => {
     const message = problems({ proxyUrl: 'ftp://user:hunter2@relay.test', writeKey: 'wk' })
     expect(message).not.toContain('hunter2')
+  })
+
+  describe('SQLite storage without better-sqlite3 installed', () => {
+    const direct = { apiToken: TOKEN, datacenter: 'iad1', mappings: [contact] }
+    /** Node's resolution where better-sqlite3 is absent: everything else resolves. */
+    const withoutBetterSqlite3 = (specifier: string) => {
+      if (specifier !== 'better-sqlite3') return `/app/node_modules/${specifier}/index.js`
+      throw Object.assign(new Error(`Cannot find module '${specifier}'`), { code: 'MODULE_NOT_FOUND' })
+    }
+
+    it('fails at construction, naming the option and the package', () => {
+      let error: unknown
+      try {
+        parseNodePluginOptions({ ...direct, storage: { sqlitePath: 'q.db' } }, withoutBetterSqlite3)
+      } catch (caught) {
+        error = caught
+      }
+      expect(error).toBeInstanceOf(ConfigError)
+      expect((error as Error).message).toMatchInlineSnapshot(`
+        "Invalid Qualtrics plugin options (1 problem)
+          - storage.sqlitePath: needs the better-sqlite3 package, which is not installed: add it to your app (npm install better-sqlite3) or leave storage out for the in-memory queue (Received: MODULE_NOT_FOUND)"
+      `)
+    })
+
+    it('does not need it for the in-memory queue', () => {
+      expect(parseNodePluginOptions(direct, withoutBetterSqlite3).mode).toBe('direct')
+    })
+
+    it('finds it where it is installed (this workspace)', () => {
+      expect(createQualtricsNodePlugin({ ...direct, storage: { sqlitePath: ':memory:' } }).mode).toBe(
+        'direct',
+      )
+    })
   })
 })
