@@ -183,9 +183,8 @@ describe('option validation', () => {
     })
 
     it('finds it where it is installed (this workspace)', () => {
-      expect(createQualtricsNodePlugin({ ...direct, storage: { sqlitePath: ':memory:' } }).mode).toBe(
-        'direct',
-      )
+      const options = { ...direct, storage: { sqlitePath: ':memory:' } } as QualtricsNodePluginOptions
+      expect(createQualtricsNodePlugin(options).mode).toBe('direct')
     })
   })
 })
