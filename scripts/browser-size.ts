@@ -22,9 +22,10 @@ export const TARGET = 5500
  * raised only with a behaviour the issue asks for (say so here). The margin (about 1 %) absorbs the few
  * bytes gzip moves when unrelated code around the plugin changes; Vite and analytics-next are pinned
  * to the workspace's versions, so the build itself does not drift.
- * Last: 5,718 B measured (issue 12: core shipped as one file per module, definitions left out) → 5,760 B.
+ * Last: 5,791 B measured → 5,824 B (issue 12: core shipped one file per module, definitions left out,
+ * 6,958 → 5,741 B; then +50 B for the settings refusal that issue 12 asks the plugin to report).
  */
-export const LIMIT = 5760
+export const LIMIT = 5824
 /** Measured the same way at the commit before core was split into modules. */
 const BEFORE_ISSUE_12 = 6958
 

@@ -87,7 +87,7 @@ export async function startProxyBin(
   const process = await start(
     join(app, 'node_modules', '.bin', 'qualtrics-relay-proxy'),
     ['start', '--config', 'relay.json'],
-    /listening on (http:\/\/\S+)/,
+    /listening on (http:\/\/[^\s,]+)/,
     { cwd: app, env: { ...globalThis.process.env, QUALTRICS_API_TOKEN: sandbox.token } },
   )
   return { process, url: process.match[1]! }
