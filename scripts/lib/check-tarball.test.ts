@@ -46,6 +46,7 @@ describe('tarball checks', () => {
     ['no engines', { ...good, engines: undefined }, files, 'has no "engines"'],
     ['no sideEffects', { ...good, sideEffects: undefined }, files, 'does not say sideEffects'],
     ['no LICENSE', good, files.filter((f) => f.path !== 'LICENSE'), 'has no LICENSE'],
+    ['the sources', good, [...files, { path: 'src/cli.ts', text: '' }], 'ships src/'],
     [
       'types named but not packed',
       good,

@@ -14,8 +14,8 @@ export interface PackedFile {
   text: string
 }
 
-/** Dynamic imports a bin may make only when the package is not built, which never holds in a tarball
- *  (the checks below make sure the built file it prefers is there). */
+/** Imports a bin makes only where `src/` is present (in the repository), which a tarball never ships
+ *  (checked below). */
 const DEV_ONLY_IMPORTS = new Set(['tsx/esm/api'])
 
 /** Unpacks a tarball and lists its text files. */
@@ -115,6 +115,8 @@ export function checkTarball(
   if (manifest.sideEffects === undefined) problems.push(`${name}: package.json does not say sideEffects`)
   if (!has.has('LICENSE')) problems.push(`${name}: the tarball has no LICENSE file`)
   if (!has.has('README.md')) problems.push(`${name}: the tarball has no README.md`)
+  if ([...has].some((path) => path.startsWith('src/')))
+    problems.push(`${name}: the tarball ships src/ (its bin would run the sources through tsx)`)
 
   const named = [
     ...exportTargets(manifest.exports),

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Runs the built CLI (dist/cli.js) when present, otherwise the TypeScript source through tsx.
+// In this repository (src/ present) the TypeScript source runs through tsx; installed from the tarball
+// (no src/), the built dist/cli.js runs.
 import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
-const built = new URL('../dist/cli.js', import.meta.url)
-if (existsSync(built)) {
-  await import(built.href)
-} else {
+const source = new URL('../src/cli.ts', import.meta.url)
+if (existsSync(fileURLToPath(source))) {
   const { register } = await import('tsx/esm/api')
   register()
-  await import(new URL('../src/cli.ts', import.meta.url).href)
+  await import(source.href)
+} else {
+  await import(new URL('../dist/cli.js', import.meta.url).href)
 }
