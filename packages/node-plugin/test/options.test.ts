@@ -178,6 +178,17 @@ describe('option validation', () => {
       `)
     })
 
+    it('names pg the same way for PostgreSQL storage where pg is absent', () => {
+      const withoutPg = (specifier: string) => {
+        if (specifier !== 'pg') return `/app/node_modules/${specifier}/index.js`
+        throw Object.assign(new Error(`Cannot find module '${specifier}'`), { code: 'MODULE_NOT_FOUND' })
+      }
+      const storage = { databaseUrl: 'postgres://relay@127.0.0.1:5432/relay' }
+      expect(() => parseNodePluginOptions({ ...direct, storage }, withoutPg)).toThrow(
+        'storage.databaseUrl: needs the pg package, which is not installed',
+      )
+    })
+
     it('does not need it for the in-memory queue', () => {
       expect(parseNodePluginOptions(direct, withoutBetterSqlite3).mode).toBe('direct')
     })
