@@ -10,13 +10,19 @@ import {
   createQualtricsClient,
   liveCheckAccount,
   orLookupsVerified,
+  parseDeliveryOptions,
   readLiveCheckRecord,
   type DeliveryEngine,
   type DeliveryStore,
   type QualtricsCallLog,
   type QualtricsLogger,
 } from '@qualtrics-relay/core/server'
-import { createPostgresStore, maskDatabaseUrl } from '@qualtrics-relay/core/postgres'
+import {
+  createPostgresStore,
+  maskDatabaseUrl,
+  type PostgresRateBudgetOptions,
+  type PostgresStore,
+} from '@qualtrics-relay/core/postgres'
 import { createSqliteStore } from '@qualtrics-relay/core/sqlite'
 import { startSandbox } from '@qualtrics-relay/sandbox'
 import type { DestinationStream } from 'pino'
@@ -128,8 +134,14 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
         { recordPath: config.liveCheck.recordPath },
         'batched contact look-ups on: the live check recorded "or" filters honoured on this account',
       )
+    // On PostgreSQL every instance draws from one brand-wide budget: requestsPerMinute is the fleet's.
+    const rateBudget =
+      'createRateBudget' in store
+        ? store.createRateBudget(sharedBudget(parseDeliveryOptions({ ...engineOptions, client, store })))
+        : undefined
     const engine = createDeliveryEngine({
       ...engineOptions,
+      ...(rateBudget === undefined ? {} : { rateBudget }),
       orLookups,
       client,
       store,
@@ -246,10 +258,7 @@ function watchStorage(guard: StorageGuard, logger: Logger): () => Promise<void> 
 }
 
 /** The configured store; with `ping` when it is networked, for `/readyz`. */
-async function openStore(
-  storage: StorageConfig,
-  logger: Logger,
-): Promise<DeliveryStore & { ping?(): Promise<void> }> {
+async function openStore(storage: StorageConfig, logger: Logger): Promise<DeliveryStore | PostgresStore> {
   if (storage.kind === 'postgres') {
     return createPostgresStore({
       url: storage.url,
@@ -260,6 +269,17 @@ async function openStore(
   }
   if (storage.path !== ':memory:') mkdirSync(dirname(storage.path), { recursive: true })
   return createSqliteStore({ path: storage.path, synchronous: storage.synchronous })
+}
+
+/** The shared budget's settings, from the engine's (resolved) rate options. */
+function sharedBudget(o: ReturnType<typeof parseDeliveryOptions>): PostgresRateBudgetOptions {
+  return {
+    requestsPerMinute: o.requestsPerMinute,
+    burst: o.burst,
+    recoveryMs: o.rateLimitRecoveryMs,
+    pauseBaseMs: Math.max(1, o.retryBaseMs),
+    pauseMaxMs: Math.max(1, o.retryMaxMs),
+  }
 }
 
 function describeStorage(storage: StorageConfig): string {

@@ -60,7 +60,7 @@ describe('the proxy on PostgreSQL', () => {
     }
   })
 
-  it('lets two proxies on one schema share the queue: every item delivered once', async () => {
+  it('lets two proxies on one schema share the queue and the rate budget: every item delivered once', async () => {
     const schema = freshSchema()
     const sandbox = await startSandbox({ port: 0, host: '127.0.0.1' })
     const a = await onDatabase(schema, sandbox)
@@ -77,6 +77,9 @@ describe('the proxy on PostgreSQL', () => {
       const keys = sandbox.inspect().transactionKeyCounts
       expect(Object.values(keys).filter((n) => n > 1)).toEqual([])
       expect(Object.keys(keys)).toHaveLength(items.length)
+      // Both drew their Qualtrics requests from one brand-wide bucket.
+      const buckets = await admin.query(`SELECT name FROM ${schema}.rate_buckets`)
+      expect(buckets.rows).toEqual([{ name: 'qualtrics' }])
     } finally {
       await a.close()
       await b.close()

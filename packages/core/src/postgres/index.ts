@@ -2,5 +2,6 @@
 // database. Needs the optional peer dependency `pg` (8.x).
 export { createPostgresStore, type PostgresStore } from './postgres-store'
 export { POSTGRES_SCHEMA_VERSION } from './migrations'
+export type { PostgresRateBudgetOptions, SharedRateBudget } from './rate-budget'
 export { maskDatabaseUrl } from '../server/store/database-url'
 export type { PostgresStoreLogger, PostgresStoreOptions } from './options'

@@ -8,7 +8,7 @@ import type pg from 'pg'
 import { StoreError } from '../server/store/errors'
 
 /** The schema version this code writes. */
-export const POSTGRES_SCHEMA_VERSION = 1
+export const POSTGRES_SCHEMA_VERSION = 2
 
 /**
  * Migrations by target version; `s` is the quoted schema name.
@@ -52,6 +52,73 @@ const MIGRATIONS: readonly (readonly [number, (s: string) => string])[] = [
       expires_at bigint NOT NULL
     );
     CREATE INDEX contacts_expires ON ${s}.contacts (expires_at);
+    `,
+  ],
+  // 2: shared rate budgets (rate-budget.ts). Times are ms on the database's clock, so every instance
+  // refills the bucket on one clock. The two functions lock the row, then read the clock, so grants are
+  // ordered by their times.
+  [
+    2,
+    (s) => `
+    CREATE TABLE ${s}.rate_buckets (
+      name text PRIMARY KEY,
+      tokens double precision NOT NULL,
+      refilled_at double precision NOT NULL,
+      factor double precision NOT NULL DEFAULT 1,
+      factor_at double precision NOT NULL DEFAULT 0,
+      paused_until double precision NOT NULL DEFAULT 0,
+      consecutive_429 integer NOT NULL DEFAULT 0
+    );
+    CREATE FUNCTION ${s}.take_tokens(bucket text, want integer, per_ms double precision,
+                                     burst double precision, recovery_ms double precision,
+                                     OUT granted integer, OUT at double precision, OUT level double precision,
+                                     OUT wait_ms double precision, OUT factor double precision,
+                                     OUT paused boolean)
+    LANGUAGE plpgsql AS $$
+    DECLARE b ${s}.rate_buckets;
+    BEGIN
+      SELECT * INTO b FROM ${s}.rate_buckets WHERE name = bucket FOR UPDATE;
+      IF NOT FOUND THEN
+        INSERT INTO ${s}.rate_buckets (name, tokens, refilled_at)
+        VALUES (bucket, burst, extract(epoch FROM clock_timestamp()) * 1000)
+        ON CONFLICT (name) DO NOTHING;
+        SELECT * INTO b FROM ${s}.rate_buckets WHERE name = bucket FOR UPDATE;
+      END IF;
+      at := extract(epoch FROM clock_timestamp()) * 1000;
+      factor := least(1, b.factor + (at - b.factor_at) / recovery_ms);
+      level := least(burst, b.tokens + greatest(0, at - b.refilled_at) * per_ms * factor);
+      paused := at < b.paused_until;
+      IF paused THEN
+        granted := 0;
+        wait_ms := b.paused_until - at;
+      ELSE
+        granted := least(want, floor(level))::integer;
+        level := level - granted;
+        wait_ms := CASE WHEN granted > 0 THEN 0 ELSE (1 - level) / (per_ms * factor) END;
+      END IF;
+      UPDATE ${s}.rate_buckets SET tokens = level, refilled_at = greatest(b.refilled_at, at)
+      WHERE name = bucket;
+    END $$;
+    CREATE FUNCTION ${s}.rate_limited(bucket text, retry_after_ms double precision,
+                                      min_factor double precision, recovery_ms double precision,
+                                      pause_base_ms double precision, pause_max_ms double precision)
+    RETURNS double precision LANGUAGE plpgsql AS $$
+    DECLARE b ${s}.rate_buckets; at double precision; pause double precision;
+    BEGIN
+      SELECT * INTO b FROM ${s}.rate_buckets WHERE name = bucket FOR UPDATE;
+      IF NOT FOUND THEN RETURN 0; END IF;
+      at := extract(epoch FROM clock_timestamp()) * 1000;
+      pause := coalesce(retry_after_ms, least(pause_max_ms, pause_base_ms * 2 ^ b.consecutive_429));
+      -- No tokens accrue during the pause: it ends with an empty bucket, not a burst into the limit.
+      UPDATE ${s}.rate_buckets
+      SET consecutive_429 = b.consecutive_429 + 1,
+          factor = greatest(min_factor, least(1, b.factor + (at - b.factor_at) / recovery_ms) / 2),
+          factor_at = at, tokens = 0,
+          paused_until = greatest(b.paused_until, at + pause),
+          refilled_at = greatest(b.refilled_at, b.paused_until, at + pause)
+      WHERE name = bucket;
+      RETURN greatest(b.paused_until, at + pause) - at;
+    END $$;
     `,
   ],
 ]

@@ -27,13 +27,21 @@ import type {
   StoredItem,
 } from '../server/store/types'
 import { migrate } from './migrations'
+import {
+  createPostgresRateBudget,
+  type PostgresRateBudgetOptions,
+  type SharedRateBudget,
+} from './rate-budget'
 import { maskDatabaseUrl } from '../server/store/database-url'
 import { parsePostgresStoreOptions, type PostgresStoreOptions } from './options'
 
-/** A DeliveryStore on PostgreSQL, plus a health check for readiness probes. */
+/** A DeliveryStore on PostgreSQL, plus a health check for readiness probes and shared rate budgets. */
 export interface PostgresStore extends DeliveryStore {
   /** Resolves when the database answers; rejects with a retryable StoreError otherwise. */
   ping(): Promise<void>
+  /** A rate budget shared by every engine on this database that uses the same `name` (pass it to
+   * `createDeliveryEngine({ rateBudget })`). Uses this store's connections. */
+  createRateBudget(options: PostgresRateBudgetOptions): SharedRateBudget
 }
 
 interface ItemRow {
@@ -368,6 +376,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const contacts = await changed('prune the contact cache', sql.pruneContacts, [now])
       return { items, contacts }
     },
+
+    createRateBudget: (budget) => createPostgresRateBudget(pool, parsed.schema, budget),
 
     async ping() {
       await query('answer a health check', 'SELECT 1')

@@ -238,14 +238,16 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
   const owner = opts.owner ?? `engine-${randomUUID()}`
 
   const emitter = createEmitter((error) => logger.error({ err: error }, 'a delivery engine listener threw'))
-  const limiter = createRateLimiter({
-    clock,
-    requestsPerSecond: opts.requestsPerMinute / 60,
-    burst: opts.burst,
-    recoveryMs: opts.rateLimitRecoveryMs,
-    pauseBaseMs: Math.max(1, opts.retryBaseMs),
-    pauseMaxMs: Math.max(1, opts.retryMaxMs),
-  })
+  const limiter =
+    config.rateBudget ??
+    createRateLimiter({
+      clock,
+      requestsPerSecond: opts.requestsPerMinute / 60,
+      burst: opts.burst,
+      recoveryMs: opts.rateLimitRecoveryMs,
+      pauseBaseMs: Math.max(1, opts.retryBaseMs),
+      pauseMaxMs: Math.max(1, opts.retryMaxMs),
+    })
   const slots = createSemaphore(opts.maxConcurrentRequests)
   const circuit =
     config.circuit ??

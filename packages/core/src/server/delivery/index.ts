@@ -28,6 +28,12 @@ export {
 } from './circuit'
 export { systemClock, createVirtualClock, type Clock, type VirtualClock } from './clock'
 export {
+  createRateLimiter,
+  LimiterAbortedError,
+  type RateBudget,
+  type RateLimiterOptions,
+} from './rate-limiter'
+export {
   deriveItemId,
   isWellFormed,
   contactCacheKey,

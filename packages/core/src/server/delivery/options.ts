@@ -4,6 +4,7 @@ import { ConfigError, describeValue, type FieldIssue } from '../../errors'
 import type { ListedContactTransaction, QualtricsApi } from '../qualtrics/types'
 import type { DeliveryStore } from '../store/types'
 import type { Circuit } from './circuit'
+import type { RateBudget } from './rate-limiter'
 import type { Clock } from './clock'
 import type { CreateWithoutSearch } from './create-without-search'
 
@@ -110,6 +111,10 @@ export interface DeliveryEngineConfig extends DeliveryEngineOptions {
   /** The Qualtrics circuit; pass a shared one so several engines (processes) open and close it together.
    * Default: `createCircuit` in memory with the `circuit*` options (which are ignored when this is given). */
   circuit?: Circuit
+  /** The budget of Qualtrics requests; pass a shared one (e.g. the PostgreSQL store's
+   * `createRateBudget`) so several engines (processes) keep one brand-wide limit together. Default: an
+   * in-process token bucket with `requestsPerMinute`, `burst` and `rateLimitRecoveryMs`. */
+  rateBudget?: RateBudget
 }
 
 export type ResolvedOptions = Required<Omit<DeliveryEngineOptions, 'owner'>> & { owner: string | undefined }
@@ -153,6 +158,7 @@ const COLLABORATORS = [
   'random',
   'isWorkflowUrlAllowed',
   'circuit',
+  'rateBudget',
 ] as const
 const KNOWN = new Set<string>([
   ...Object.keys(NUMBER_RULES),

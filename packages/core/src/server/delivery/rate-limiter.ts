@@ -1,5 +1,6 @@
-// One token bucket for every Qualtrics call of an engine, slowed down as a whole when Qualtrics answers
-// 429, and a cap on concurrent requests.
+// The rate budget of an engine's Qualtrics calls: one token bucket for all of them, slowed down as a
+// whole when Qualtrics answers 429 (in process here; the PostgreSQL store has one shared by a fleet),
+// and a cap on concurrent requests.
 
 import { RelayError } from '../../errors'
 import type { Clock } from './clock'
@@ -26,7 +27,13 @@ export interface RateLimiterOptions {
   minFactor?: number
 }
 
-export interface RateLimiter {
+/**
+ * How many Qualtrics requests may start, and when. The engine asks before every request and reports
+ * 429s and successes. `createRateLimiter` is the in-process bucket; a shared one (one row in a database)
+ * keeps one brand-wide limit for several processes. The sync methods answer from what the budget knows
+ * locally; a shared budget updates its row in the background.
+ */
+export interface RateBudget {
   /** Resolves when one request may start. Rejects with LimiterAbortedError when `signal` aborts. */
   acquire(signal?: AbortSignal): Promise<void>
   /** Qualtrics answered 429: pause every caller (honouring `retryAfterMs`) and lower the rate. Returns the pause. */
@@ -38,6 +45,9 @@ export interface RateLimiter {
   /** The rate in force now, in requests per second. */
   currentRate(): number
 }
+
+/** The in-process budget (the name the engine has always used). */
+export type RateLimiter = RateBudget
 
 export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const { clock, requestsPerSecond, burst, recoveryMs, pauseBaseMs, pauseMaxMs } = options
