@@ -306,7 +306,7 @@ describe('token misuse', () => {
     ])
   })
 
-  it('refuses browser origins the write key does not list, for JSON, beacons and preflights alike', async ({
+  it('refuses browser origins the write key does not list, for JSON, beacons and preflights alike, readably and without settings', async ({
     task,
   }) => {
     const origins = [
@@ -339,8 +339,12 @@ describe('token misuse', () => {
       const settings = await request(`${relay.url}/v1/settings?writeKey=${WRITE_KEY}`, {
         headers: { Origin: origin },
       })
+      // The refusal itself is readable by the page (issue 12), and it carries no settings.
       expect(settings.status).toBe(403)
-      expect(settings.headers.get('access-control-allow-origin')).toBeNull()
+      expect(settings.headers.get('access-control-allow-origin')).toBe(origin)
+      const body = settings.json as { error?: { code?: string }; mappings?: unknown }
+      expect(body.error?.code).toBe('ORIGIN_NOT_ALLOWED')
+      expect(body.mappings).toBeUndefined()
     }
   })
 
