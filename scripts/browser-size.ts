@@ -22,10 +22,11 @@ export const TARGET = 5500
  * raised only with a behaviour the issue asks for (say so here). The margin (about 1 %) absorbs the few
  * bytes gzip moves when unrelated code around the plugin changes; Vite and analytics-next are pinned
  * to the workspace's versions, so the build itself does not drift.
- * Last: 5,791 B measured → 5,824 B (issue 12: core shipped one file per module, definitions left out,
- * 6,958 → 5,741 B; then +50 B for the settings refusal that issue 12 asks the plugin to report).
+ * Last: 5,779 B measured → 5,808 B (issue 12: core shipped one file per module, definitions left out,
+ * 6,958 → 5,741 B; +50 B for the settings refusal that issue 12 asks the plugin to report; −12 B when
+ * runMapping's value rendering became describeValue).
  */
-export const LIMIT = 5824
+export const LIMIT = 5808
 /** Measured the same way at the commit before core was split into modules. */
 const BEFORE_ISSUE_12 = 6958
 

@@ -63,6 +63,23 @@ async function step<T>(name: string, body: () => Promise<T>): Promise<T> {
 }
 
 const cleanups: (() => unknown)[] = []
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup()
+    } catch (error) {
+      log(`  (cleanup failed: ${error instanceof Error ? error.message : String(error)})`)
+    }
+  }
+}
+// A bound on the whole run whatever hangs (an install, a compiler, a server): about 2-3 minutes on an idle
+// 2-core machine, several times that on a busy one.
+const WATCHDOG_MS = 20 * 60_000
+setTimeout(() => {
+  log(`  ✗ the consumer check ran over ${WATCHDOG_MS / 60_000} minutes`)
+  void cleanUp().finally(() => process.exit(1))
+}, WATCHDOG_MS).unref()
+
 let exitCode = 0
 try {
   log('consumer check: the packages as users install them')
@@ -161,13 +178,7 @@ try {
   log(`  ✗ the check could not go on: ${error instanceof Error ? error.message : String(error)}`)
   exitCode = 1
 } finally {
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup()
-    } catch (error) {
-      log(`  (cleanup failed: ${error instanceof Error ? error.message : String(error)})`)
-    }
-  }
+  await cleanUp()
 }
 
 const failed = results.filter((r) => !r.ok).length
