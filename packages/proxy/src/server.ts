@@ -142,6 +142,8 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
     const engine = createDeliveryEngine({
       ...engineOptions,
       ...(rateBudget === undefined ? {} : { rateBudget }),
+      // ...and one contact create at a time per user across the fleet.
+      ...('createKeyLocks' in store ? { contactLocks: store.createKeyLocks() } : {}),
       orLookups,
       client,
       store,

@@ -80,6 +80,9 @@ describe('the proxy on PostgreSQL', () => {
       // Both drew their Qualtrics requests from one brand-wide bucket.
       const buckets = await admin.query(`SELECT name FROM ${schema}.rate_buckets`)
       expect(buckets.rows).toEqual([{ name: 'qualtrics' }])
+      // ...and took their contact creates under shared key leases, all given back.
+      const leases = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.key_leases`)
+      expect(leases.rows).toEqual([{ n: 0 }])
     } finally {
       await a.close()
       await b.close()

@@ -3,5 +3,6 @@
 export { createPostgresStore, type PostgresStore } from './postgres-store'
 export { POSTGRES_SCHEMA_VERSION } from './migrations'
 export type { PostgresRateBudgetOptions, SharedRateBudget } from './rate-budget'
+export type { PostgresKeyLocksOptions } from './key-locks'
 export { maskDatabaseUrl } from '../server/store/database-url'
 export type { PostgresStoreLogger, PostgresStoreOptions } from './options'

@@ -8,7 +8,7 @@ import type pg from 'pg'
 import { StoreError } from '../server/store/errors'
 
 /** The schema version this code writes. */
-export const POSTGRES_SCHEMA_VERSION = 2
+export const POSTGRES_SCHEMA_VERSION = 3
 
 /**
  * Migrations by target version; `s` is the quoted schema name.
@@ -119,6 +119,18 @@ const MIGRATIONS: readonly (readonly [number, (s: string) => string])[] = [
       WHERE name = bucket;
       RETURN greatest(b.paused_until, at + pause) - at;
     END $$;
+    `,
+  ],
+  // 3: leases on keys (key-locks.ts): single flight of contact creation across instances. A row per
+  // held key, deleted on release; a dead holder's row is taken over once `until` (database clock) passed.
+  [
+    3,
+    (s) => `
+    CREATE TABLE ${s}.key_leases (
+      key text COLLATE "C" PRIMARY KEY,
+      owner text NOT NULL,
+      until double precision NOT NULL
+    );
     `,
   ],
 ]

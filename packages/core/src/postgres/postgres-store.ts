@@ -26,6 +26,8 @@ import type {
   StateCounts,
   StoredItem,
 } from '../server/store/types'
+import type { SharedKeyLocks } from '../server/delivery/contacts'
+import { createPostgresKeyLocks, type PostgresKeyLocksOptions } from './key-locks'
 import { migrate } from './migrations'
 import {
   createPostgresRateBudget,
@@ -42,6 +44,9 @@ export interface PostgresStore extends DeliveryStore {
   /** A rate budget shared by every engine on this database that uses the same `name` (pass it to
    * `createDeliveryEngine({ rateBudget })`). Uses this store's connections. */
   createRateBudget(options: PostgresRateBudgetOptions): SharedRateBudget
+  /** Locks shared by every engine on this database, for single-flight contact creation (pass them to
+   * `createDeliveryEngine({ contactLocks })`). Uses this store's connections. */
+  createKeyLocks(options?: PostgresKeyLocksOptions): SharedKeyLocks
 }
 
 interface ItemRow {
@@ -378,6 +383,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
 
     createRateBudget: (budget) => createPostgresRateBudget(pool, parsed.schema, budget),
+    createKeyLocks: (locks) => createPostgresKeyLocks(pool, parsed.schema, locks),
 
     async ping() {
       await query('answer a health check', 'SELECT 1')

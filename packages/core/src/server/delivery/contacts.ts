@@ -82,6 +82,18 @@ export interface ContactResolverOptions {
   orLookups: boolean
   createWithoutSearch: CreateWithoutSearch
   onStoreError: (where: string, error: unknown) => void
+  /** Held with the in-process lock around a look-up and create, so engines in other processes never
+   * create the same new contact at once (the PostgreSQL store's `createKeyLocks`). */
+  sharedLocks?: SharedKeyLocks | undefined
+}
+
+/**
+ * Locks over string keys shared by several processes: `acquire` takes every key (all or none), waiting
+ * while another holder has any, and resolves to the release. A holder that dies loses its keys when
+ * their lease runs out.
+ */
+export interface SharedKeyLocks {
+  acquire(keys: readonly string[]): Promise<() => Promise<void>>
 }
 
 /** Search page size: enough to see every match of a batch of identifiers in one page. */
@@ -203,7 +215,28 @@ interface Lookup {
 
 export function createContactResolver(options: ContactResolverOptions): ContactResolver {
   const { client, store, clock, logger, call } = options
-  const locks = createKeyedLocks()
+  const localLocks = createKeyedLocks()
+  /** This process's lock first (no round trip while another item of ours holds the user), then the
+   * shared one. */
+  const locks = {
+    async acquire(keys: readonly string[]): Promise<() => void> {
+      const releaseLocal = await localLocks.acquire(keys)
+      if (options.sharedLocks === undefined) return releaseLocal
+      let releaseShared: () => Promise<void>
+      try {
+        releaseShared = await options.sharedLocks.acquire(keys)
+      } catch (error) {
+        releaseLocal()
+        throw error
+      }
+      return () => {
+        releaseShared().then(releaseLocal, (error: unknown) => {
+          releaseLocal()
+          options.onStoreError('contact lock release', error)
+        })
+      }
+    },
+  }
   /** Lookups waiting for the next round, by directory. */
   let queued = new Map<string, Lookup[]>()
   let roundScheduled = false

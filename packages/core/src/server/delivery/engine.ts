@@ -432,6 +432,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     orLookups: opts.orLookups,
     createWithoutSearch: opts.createWithoutSearch,
     onStoreError: storeFailed,
+    sharedLocks: config.contactLocks,
   })
 
   // ---- settling items in the store -------------------------------------------------------------

@@ -26,6 +26,7 @@ export {
   type CircuitState,
   type CircuitTransition,
 } from './circuit'
+export type { SharedKeyLocks } from './contacts'
 export { systemClock, createVirtualClock, type Clock, type VirtualClock } from './clock'
 export {
   createRateLimiter,

@@ -4,6 +4,7 @@ import { ConfigError, describeValue, type FieldIssue } from '../../errors'
 import type { ListedContactTransaction, QualtricsApi } from '../qualtrics/types'
 import type { DeliveryStore } from '../store/types'
 import type { Circuit } from './circuit'
+import type { SharedKeyLocks } from './contacts'
 import type { RateBudget } from './rate-limiter'
 import type { Clock } from './clock'
 import type { CreateWithoutSearch } from './create-without-search'
@@ -115,6 +116,9 @@ export interface DeliveryEngineConfig extends DeliveryEngineOptions {
    * `createRateBudget`) so several engines (processes) keep one brand-wide limit together. Default: an
    * in-process token bucket with `requestsPerMinute`, `burst` and `rateLimitRecoveryMs`. */
   rateBudget?: RateBudget
+  /** Locks shared with engines in other processes around a contact look-up and create (the PostgreSQL
+   * store's `createKeyLocks`), so a fleet creates one contact per new user. Default: in-process only. */
+  contactLocks?: SharedKeyLocks
 }
 
 export type ResolvedOptions = Required<Omit<DeliveryEngineOptions, 'owner'>> & { owner: string | undefined }
@@ -159,6 +163,7 @@ const COLLABORATORS = [
   'isWorkflowUrlAllowed',
   'circuit',
   'rateBudget',
+  'contactLocks',
 ] as const
 const KNOWN = new Set<string>([
   ...Object.keys(NUMBER_RULES),

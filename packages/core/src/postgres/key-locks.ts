@@ -1,0 +1,67 @@
+// Single flight across instances: lease rows over keys (a user's identifiers), taken before a contact
+// look-up and create and deleted after. Not advisory locks (a session lock breaks behind PgBouncer's
+// transaction pooling) and no transaction held open across the Qualtrics call (it would hold vacuum
+// back): each acquire and release is one statement. A holder that dies loses its keys when `leaseMs`
+// (on the database's clock) has passed; whoever takes them over searches Qualtrics first, so a contact
+// the dead holder did create is found, not created again.
+
+import { randomUUID } from 'node:crypto'
+import type pg from 'pg'
+import type { SharedKeyLocks } from '../server/delivery/contacts'
+
+/**
+ * Options of `PostgresStore.createKeyLocks`.
+ *
+ * | option         | default  | meaning                                                                  |
+ * |----------------|----------|--------------------------------------------------------------------------|
+ * | `leaseMs`      | `30_000` | a holder's keys are free for others after this, should it never release (longer than a look-up and create take) |
+ * | `retryMs`      | `25`     | wait between tries while another holder has a key (with jitter, doubling up to 1 s) |
+ */
+export interface PostgresKeyLocksOptions {
+  leaseMs?: number
+  retryMs?: number
+}
+
+export function createPostgresKeyLocks(
+  pool: pg.Pool,
+  schema: string,
+  options: PostgresKeyLocksOptions = {},
+): SharedKeyLocks {
+  const leaseMs = options.leaseMs ?? 30_000
+  const retryMs = options.retryMs ?? 25
+  const table = `"${schema}".key_leases`
+  // All or nothing: rows held by a live lease are not returned, and then the ones taken are given back.
+  const take = `
+    INSERT INTO ${table} (key, owner, until)
+    SELECT key, $2, extract(epoch FROM clock_timestamp()) * 1000 + $3
+    FROM unnest($1::text[]) AS key ORDER BY key
+    ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, until = excluded.until
+    WHERE ${table}.until < extract(epoch FROM clock_timestamp()) * 1000
+    RETURNING key`
+  const give = `DELETE FROM ${table} WHERE key = ANY($1::text[]) AND owner = $2`
+
+  return {
+    async acquire(keys: readonly string[]): Promise<() => Promise<void>> {
+      const wanted = [...new Set(keys)].sort()
+      const owner = randomUUID()
+      let wait = retryMs
+      for (;;) {
+        let taken = 0
+        try {
+          taken = (await pool.query(take, [wanted, owner, leaseMs])).rowCount ?? 0
+        } catch {
+          // A deadlock with another acquirer or a lost connection: nothing is held; try again.
+          taken = -1
+        }
+        if (taken === wanted.length) {
+          return async () => {
+            await pool.query(give, [wanted, owner])
+          }
+        }
+        if (taken > 0) await pool.query(give, [wanted, owner]).catch(() => {})
+        await new Promise((resolve) => setTimeout(resolve, wait * (0.5 + Math.random())))
+        wait = Math.min(1000, wait * 2)
+      }
+    },
+  }
+}

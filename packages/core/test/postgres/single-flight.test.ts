@@ -1,0 +1,85 @@
+// Single flight across instances: three engines on one PostgreSQL database (each its own pool, as three
+// processes would have) resolve the same new users at the same moment against one sandbox whose
+// directory merges nothing (every create adds a contact). With the store's shared key locks they create
+// one contact per user; with in-process locks only, the same load creates duplicates.
+
+import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { createTestDatabase } from '../../../../test-support/postgres'
+import type { DeliveryItem } from '../../src/actions/payloads'
+import { createDeliveryEngine } from '../../src/server/delivery/engine'
+import { createQualtricsClient } from '../../src/server/qualtrics'
+import { createPostgresStore } from '../../src/postgres/index'
+
+const db = await createTestDatabase()
+let sb: RunningSandbox
+beforeAll(async () => {
+  sb = await startSandbox({
+    port: 0,
+    seed: { directories: [{ name: 'No merging', mergeRules: [], mailingLists: [{ name: 'Buyers' }] }] },
+  })
+})
+afterAll(() => sb.close())
+beforeEach(() => {
+  // Searches take a while, so the three engines look each user up at the same time.
+  sb.setFaults([{ kind: 'latency', ms: 100, route: 'searchContacts' }])
+})
+
+const USERS = 12
+const purchase = (engine: number, user: number): DeliveryItem =>
+  ({
+    messageId: `e${engine}-u${user}`,
+    mappingId: 'purchase',
+    action: 'upsertContactTransaction',
+    payload: {
+      directoryId: sb.directoryId,
+      mailingListId: sb.mailingListId,
+      extRef: `user-${user}`,
+      transactionDate: '2024-05-01 12:00:00',
+      transactionData: { engine },
+    },
+  }) as DeliveryItem
+
+async function fleetResolves(schema: string, shared: boolean): Promise<Map<string, number>> {
+  const stores = await Promise.all([0, 1, 2].map(() => createPostgresStore({ url: db.url, schema })))
+  try {
+    const engines = stores.map((store) =>
+      createDeliveryEngine({
+        client: createQualtricsClient({ apiToken: sb.token, baseUrl: sb.url }),
+        store,
+        transactionLingerMs: 5,
+        // Each claims a third of the queue at once, so every user's items are spread over the engines.
+        maxInFlight: USERS,
+        ...(shared ? { contactLocks: store.createKeyLocks() } : {}),
+      }),
+    )
+    await Promise.all(
+      engines.map((engine, e) => engine.enqueue(Array.from({ length: USERS }, (_, u) => purchase(e, u)))),
+    )
+    await Promise.all(engines.map((engine) => engine.flush()))
+    expect(await stores[0]!.counts()).toMatchObject({ delivered: 3 * USERS, pending: 0, leased: 0 })
+  } finally {
+    await Promise.all(stores.map((s) => s.close()))
+  }
+  const perUser = new Map<string, number>()
+  for (const c of sb.inspect().contacts.filter((c) => c.directoryId === sb.directoryId))
+    if (c.extRef !== undefined) perUser.set(c.extRef, (perUser.get(c.extRef) ?? 0) + 1)
+  return perUser
+}
+
+describe('single flight across three engines on one database', () => {
+  it('creates one contact per user when the engines share key locks', async () => {
+    sb.reset({ directories: [{ name: 'No merging', mergeRules: [], mailingLists: [{ name: 'Buyers' }] }] })
+    sb.setFaults([{ kind: 'latency', ms: 100, route: 'searchContacts' }])
+    const perUser = await fleetResolves('shared_locks', true)
+    expect(perUser.size).toBe(USERS)
+    expect([...perUser.values()].every((n) => n === 1)).toBe(true)
+  })
+
+  it('has teeth: with in-process locks only, the same load creates duplicates', async () => {
+    sb.reset({ directories: [{ name: 'No merging', mergeRules: [], mailingLists: [{ name: 'Buyers' }] }] })
+    sb.setFaults([{ kind: 'latency', ms: 100, route: 'searchContacts' }])
+    const perUser = await fleetResolves('local_locks', false)
+    expect([...perUser.values()].some((n) => n > 1)).toBe(true)
+  })
+})
