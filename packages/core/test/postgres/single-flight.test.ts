@@ -3,6 +3,8 @@
 // directory merges nothing (every create adds a contact). With the store's shared key locks they create
 // one contact per user; with in-process locks only, the same load creates duplicates.
 
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createTestDatabase } from '../../../../test-support/postgres'
@@ -81,5 +83,59 @@ describe('single flight across three engines on one database', () => {
     sb.setFaults([{ kind: 'latency', ms: 100, route: 'searchContacts' }])
     const perUser = await fleetResolves('local_locks', false)
     expect([...perUser.values()].some((n) => n > 1)).toBe(true)
+  })
+
+  it('takes a user’s lock over from a holder killed during its create once its lease ran out, and ends with one contact', async () => {
+    sb.reset({ directories: [{ name: 'No merging', mergeRules: [], mailingLists: [{ name: 'Buyers' }] }] })
+    // The holder's create reaches the sandbox and is applied 600 ms later, after the holder is dead.
+    sb.setFaults([{ kind: 'latency', ms: 600, route: 'createContact' }])
+    const schema = 'killed_holder'
+    await (await createPostgresStore({ url: db.url, schema })).close()
+    const holder = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('./contact-holder-process.ts', import.meta.url))],
+      {
+        env: {
+          ...process.env,
+          STORE_URL: db.url,
+          STORE_SCHEMA: schema,
+          SB_URL: sb.url,
+          SB_TOKEN: sb.token,
+          LEASE_MS: '2000',
+          ITEM: JSON.stringify(purchase(0, 99)),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    const exited = new Promise((resolve) => holder.once('exit', resolve))
+    // Killed while its create is on the wire: its search (under the user's lease) has been answered,
+    // and the create that follows it waits 600 ms in the sandbox.
+    for (let i = 0; i < 1000; i++) {
+      if (sb.inspect().requests.some((r) => r.route === 'searchContacts')) break
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    holder.kill('SIGKILL')
+    await exited
+
+    // Another engine wants the same user: it waits out the dead holder's lease (without the lease's end it
+    // would wait for ever), searches, and the user ends with one contact.
+    sb.setFaults([])
+    const store = await createPostgresStore({ url: db.url, schema })
+    try {
+      const engine = createDeliveryEngine({
+        client: createQualtricsClient({ apiToken: sb.token, baseUrl: sb.url }),
+        store,
+        transactionLingerMs: 5,
+        contactLocks: store.createKeyLocks({ leaseMs: 2000 }),
+      })
+      await engine.enqueue([purchase(1, 99)])
+      await engine.flush()
+      expect(await store.counts()).toMatchObject({ delivered: 1 })
+    } finally {
+      await store.close()
+    }
+    const contacts = sb.inspect().contacts.filter((c) => c.extRef === 'user-99')
+    expect(contacts).toHaveLength(1)
   })
 })
