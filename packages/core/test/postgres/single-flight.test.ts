@@ -80,7 +80,9 @@ describe('single flight across three engines on one database', () => {
 
   it('has teeth: with in-process locks only, the same load creates duplicates', async () => {
     sb.reset({ directories: [{ name: 'No merging', mergeRules: [], mailingLists: [{ name: 'Buyers' }] }] })
-    sb.setFaults([{ kind: 'latency', ms: 100, route: 'searchContacts' }])
+    // Slow searches (1 s) so the engines' look-ups overlap even when a loaded machine staggers their
+    // starts (100 ms was not always enough in CI).
+    sb.setFaults([{ kind: 'latency', ms: 1_000, route: 'searchContacts' }])
     const perUser = await fleetResolves('local_locks', false)
     expect([...perUser.values()].some((n) => n > 1)).toBe(true)
   })
