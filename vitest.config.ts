@@ -9,7 +9,11 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['packages/{core,sandbox,proxy,node-plugin}/test/**/*.test.ts', 'scripts/**/*.test.ts'],
+          include: [
+            'packages/{core,sandbox,proxy,node-plugin}/test/**/*.test.ts',
+            'scripts/**/*.test.ts',
+            'test-support/**/*.test.ts',
+          ],
           setupFiles: ['./test-support/loopback-only.ts'],
           globalSetup: ['./test-support/postgres-setup.ts'],
           testTimeout: 30_000,
