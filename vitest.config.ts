@@ -13,6 +13,7 @@ export default defineConfig({
             'packages/{core,sandbox,proxy,node-plugin}/test/**/*.test.ts',
             'scripts/**/*.test.ts',
             'test-support/**/*.test.ts',
+            'examples/web/test/**/*.test.ts',
           ],
           setupFiles: ['./test-support/loopback-only.ts'],
           globalSetup: ['./test-support/postgres-setup.ts'],

@@ -3,7 +3,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { createContext, type AppDeps } from './context'
 import { HttpError } from './http-error'
 import { errorHandler } from './middleware/error-handler'
-import { requestContext } from './middleware/request-context'
+import { rememberMount, requestContext } from './middleware/request-context'
 import { adminRouter } from './routes/admin'
 import { batchRoutes } from './routes/batch'
 import { healthRoute, metricsRoute, readyRoute } from './routes/health'
@@ -37,9 +37,9 @@ export function createApp(deps: AppDeps): Express {
   v1.get('/settings', settingsRoute(ctx))
   v1.post('/batch', ...batchRoutes(ctx))
   v1.get('/messages/:messageId', messageRoute(ctx))
-  app.use('/v1', v1)
+  app.use('/v1', rememberMount, v1)
 
-  app.use('/admin', adminRouter(ctx))
+  app.use('/admin', rememberMount, adminRouter(ctx))
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpError('NOT_FOUND', 404, `No route ${req.method} ${req.path.slice(0, 100)}`))

@@ -207,6 +207,48 @@ describe('probes and metrics', () => {
       ms: expect.any(Number),
     })
   })
+
+  it('logs and measures the full mounted route also when the request is refused', async () => {
+    harness = await startHarness()
+    const h = harness
+    const json = { 'Content-Type': 'application/json' }
+    const calls: [string, string, RequestInit, number][] = [
+      [
+        'refused-batch',
+        '/v1/batch',
+        { method: 'POST', headers: json, body: '{"writeKey":"wk_test","items":[]}' },
+        400,
+      ],
+      ['malformed-batch', '/v1/batch', { method: 'POST', headers: json, body: '{bad' }, 400],
+      ['unknown-message', '/v1/messages/no-such-message?writeKey=wk_test', {}, 404],
+      ['unknown-key', '/v1/settings?writeKey=wk_nope', {}, 401],
+      [
+        'bad-replay',
+        '/admin/dead-letters/replay',
+        { method: 'POST', headers: { ...json, Authorization: `Bearer ${ADMIN_TOKEN}` }, body: '{"ids":"x"}' },
+        400,
+      ],
+    ]
+    for (const [id, path, init, status] of calls) {
+      const headers = { ...(init.headers as Record<string, string> | undefined), 'X-Request-Id': id }
+      expect((await request(`${h.url}${path}`, { ...init, headers })).status).toBe(status)
+    }
+    const routes = await waitFor(() => {
+      const lines = h.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+      const found = calls.map(([id]) => lines.find((l) => l.requestId === id && l.msg === 'request'))
+      return found.every(Boolean) ? found.map((l) => l?.route) : undefined
+    })
+    expect(routes).toEqual([
+      '/v1/batch',
+      '/v1/batch',
+      '/v1/messages/:messageId',
+      '/v1/settings',
+      '/admin/dead-letters/replay',
+    ])
+    const metrics = (await request(`${h.url}/metrics`)).text
+    expect(metrics).toContain('method="POST",route="/v1/batch",status="400"')
+    expect(metrics).not.toMatch(/route="\/(batch|settings|messages|dead-letters)/)
+  })
 })
 
 describe('dead letters', () => {

@@ -11,10 +11,22 @@ export function requestIdOf(res: Response): string {
   return (res.locals.requestId as string | undefined) ?? 'unknown'
 }
 
-/** The route template that matched (`/v1/messages/:messageId`), or `unmatched`. */
-export function routeOf(req: Request): string {
+/**
+ * Put in front of a mounted router: remembers where it is mounted (`/v1`). Express puts `req.baseUrl`
+ * back to the parent's when an error leaves the router, and the log line is written after that, so a
+ * refused `POST /v1/batch` would otherwise be logged as `/batch`.
+ */
+export function rememberMount(req: Request, res: Response, next: NextFunction): void {
+  res.locals.mountPath = req.baseUrl
+  next()
+}
+
+/** The route template that matched, with the path its router is mounted at (`/v1/messages/:messageId`), or `unmatched`. */
+export function routeOf(req: Request, res: Response): string {
   const path = (req.route as { path?: unknown } | undefined)?.path
-  return typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched'
+  if (typeof path !== 'string') return 'unmatched'
+  const mount = (res.locals.mountPath as string | undefined) ?? req.baseUrl
+  return `${mount}${path}`
 }
 
 export function requestContext(logger: Logger, metrics: ProxyMetrics) {
@@ -36,7 +48,7 @@ export function requestContext(logger: Logger, metrics: ProxyMetrics) {
       if (done) return
       done = true
       const ms = Number(process.hrtime.bigint() - started) / 1e6
-      const route = routeOf(req)
+      const route = routeOf(req, res)
       const status = res.headersSent ? res.statusCode : 499
       metrics.httpDuration.observe({ method: req.method, route, status: String(status) }, ms / 1000)
       const fields: Record<string, unknown> = {
