@@ -8,7 +8,7 @@ import type pg from 'pg'
 import { StoreError } from '../server/store/errors'
 
 /** The schema version this code writes. */
-export const POSTGRES_SCHEMA_VERSION = 3
+export const POSTGRES_SCHEMA_VERSION = 4
 
 /**
  * Migrations by target version; `s` is the quoted schema name.
@@ -130,6 +130,21 @@ const MIGRATIONS: readonly (readonly [number, (s: string) => string])[] = [
       key text COLLATE "C" PRIMARY KEY,
       owner text NOT NULL,
       until double precision NOT NULL
+    );
+    `,
+  ],
+  // 4: listed Qualtrics transactions claimed by items (the re-send check after an ambiguous failure):
+  // the primary key lets one item count a transaction as its write, whichever instance asks. Rows go
+  // with their item when delivered items are pruned.
+  [
+    4,
+    (s) => `
+    CREATE TABLE ${s}.transaction_claims (
+      directory_id text COLLATE "C" NOT NULL,
+      transaction_id text COLLATE "C" NOT NULL,
+      item_id text COLLATE "C" NOT NULL,
+      claimed_at bigint NOT NULL,
+      PRIMARY KEY (directory_id, transaction_id)
     );
     `,
   ],

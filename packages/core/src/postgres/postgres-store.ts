@@ -11,7 +11,8 @@
 // skew far below the lease length.
 
 import pg from 'pg'
-import { StoreError } from '../server/store/errors'
+import { messageOf, StoreError } from '../server/store/errors'
+import { rowToItem, type ItemRow } from '../server/store/item-row'
 import { reclaimedError } from '../server/store/reclaim'
 import type {
   AcceptResult,
@@ -19,8 +20,6 @@ import type {
   ContactCacheEntry,
   DeadLetterQuery,
   DeliveryStore,
-  ItemError,
-  ItemResult,
   ItemState,
   NewItem,
   StateCounts,
@@ -49,25 +48,10 @@ export interface PostgresStore extends DeliveryStore {
   createKeyLocks(options?: PostgresKeyLocksOptions): SharedKeyLocks
 }
 
-interface ItemRow {
-  id: string
-  message_id: string
-  mapping_id: string
-  action: string
-  payload: unknown
-  source: string | null
-  lookup_by: NonNullable<StoredItem['lookupBy']> | null
-  state: ItemState
-  attempts: number
-  created_at: number
-  updated_at: number
-  next_attempt_at: number
-  lease_owner: string | null
-  lease_until: number | null
-  delivered_at: number | null
-  last_error: ItemError | null
-  result: ItemResult | null
-}
+/** An items row as pg returns it: json/jsonb columns already parsed. */
+type PostgresRow = ItemRow<unknown>
+
+const toItem = (row: PostgresRow): StoredItem => rowToItem(row, (value) => value)
 
 /** Rows deleted per statement when pruning, so a large prune never holds one long transaction. */
 const PRUNE_CHUNK = 5000
@@ -80,37 +64,11 @@ const types = {
     oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
-
-function toItem(row: ItemRow): StoredItem {
-  const item = {
-    id: row.id,
-    messageId: row.message_id,
-    mappingId: row.mapping_id,
-    action: row.action,
-    payload: row.payload,
-    state: row.state,
-    attempts: row.attempts,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    nextAttemptAt: row.next_attempt_at,
-  } as StoredItem
-  if (row.source !== null) item.source = row.source
-  if (row.lookup_by !== null) item.lookupBy = row.lookup_by
-  if (row.lease_owner !== null) item.leaseOwner = row.lease_owner
-  if (row.lease_until !== null) item.leaseUntil = row.lease_until
-  if (row.delivered_at !== null) item.deliveredAt = row.delivered_at
-  if (row.last_error !== null) item.lastError = row.last_error
-  if (row.result !== null) item.result = row.result
-  return item
-}
-
 /** The statements, written once for one schema. */
 function statements(schema: string) {
   const items = `"${schema}".items`
   const contacts = `"${schema}".contacts`
+  const claims = `"${schema}".transaction_claims`
   const owned = `id = $1 AND state = 'leased' AND lease_owner = $2`
   const settled = `lease_owner = NULL, lease_until = NULL`
   return {
@@ -175,6 +133,17 @@ function statements(schema: string) {
         SELECT id FROM ${items} WHERE state = 'delivered' AND updated_at < $1 LIMIT ${PRUNE_CHUNK}
         FOR UPDATE SKIP LOCKED)`,
     pruneContacts: `DELETE FROM ${contacts} WHERE expires_at <= $1`,
+    // Claims live as long as their item; the table holds only re-send checks' claims, so a scan is cheap.
+    pruneClaims: `
+      DELETE FROM ${claims} AS c WHERE NOT EXISTS (SELECT 1 FROM ${items} AS i WHERE i.id = c.item_id)`,
+    // Insert or read the holder in one statement. DO UPDATE (a no-op) rather than DO NOTHING: it locks
+    // and returns the existing row even when its insert committed after this statement's snapshot,
+    // where a second SELECT in the statement would not see it. Conflicts are rare (a retry, or two
+    // identical transactions), so the row versions it leaves cost nothing.
+    claimTransaction: `
+      INSERT INTO ${claims} AS c (directory_id, transaction_id, item_id, claimed_at) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (directory_id, transaction_id) DO UPDATE SET item_id = c.item_id
+      RETURNING item_id`,
   }
 }
 
@@ -274,7 +243,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     async claim({ now, limit, leaseMs, owner }: ClaimOptions): Promise<StoredItem[]> {
       if (closed) throw new StoreError('The PostgreSQL delivery store is closed', { retryable: false })
       if (limit <= 0) return []
-      const { rows } = await query<ItemRow & { was_due: number }>('claim items', sql.claim, [
+      const { rows } = await query<PostgresRow & { was_due: number }>('claim items', sql.claim, [
         now,
         limit,
         owner,
@@ -318,11 +287,14 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     release: (ids, owner, now) => changed('release leases', sql.release, [ids, owner, now]),
 
     getByMessageId: async (messageId, source?: string) =>
-      (await query<ItemRow>('read an item', sql.byMessage, [messageId, source ?? null])).rows.map(toItem),
+      (await query<PostgresRow>('read an item', sql.byMessage, [messageId, source ?? null])).rows.map(toItem),
 
     listDeadLetters: async (deadQuery: DeadLetterQuery = {}) =>
       (
-        await query<ItemRow>('list dead letters', sql.dead, [deadQuery.after ?? '', deadQuery.limit ?? 100])
+        await query<PostgresRow>('list dead letters', sql.dead, [
+          deadQuery.after ?? '',
+          deadQuery.limit ?? 100,
+        ])
       ).rows.map(toItem),
 
     replayDeadLetters: (ids, now) =>
@@ -345,6 +317,16 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const { rows } = await query<{ state: ItemState; n: number }>('count items', sql.counts)
       for (const row of rows) counts[row.state] = row.n
       return counts
+    },
+
+    async claimListedTransaction({ directoryId, transactionId, itemId, now }) {
+      const { rows } = await query<{ item_id: string }>('claim a listed transaction', sql.claimTransaction, [
+        directoryId,
+        transactionId,
+        itemId,
+        now,
+      ])
+      return rows[0]?.item_id === itemId
     },
 
     async getContact(key, now) {
@@ -378,6 +360,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         items += n
         if (n < PRUNE_CHUNK) break
       }
+      if (items > 0) await changed('prune transaction claims', sql.pruneClaims, [])
       const contacts = await changed('prune the contact cache', sql.pruneContacts, [now])
       return { items, contacts }
     },

@@ -12,7 +12,7 @@
 import { copyFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { describeValue } from '../errors'
-import { StoreError } from '../server/store/errors'
+import { messageOf, StoreError } from '../server/store/errors'
 import { migrate } from './schema'
 import { inspectWal, type WalDamage } from './wal-check'
 
@@ -26,10 +26,6 @@ export interface OpenOptions {
 }
 
 const shown = (path: string) => describeValue(path, 200)
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
 
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code

@@ -1,54 +1,78 @@
 // The SQLite store's schema and its migrations (`PRAGMA user_version` holds the version a file has).
+// A new file gets the current schema at once; an older file runs the migrations above its version.
 
 import type Database from 'better-sqlite3'
 import { StoreError } from '../server/store/errors'
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SQLITE_SCHEMA_VERSION = 3
+export const SQLITE_SCHEMA_VERSION = 4
+
+/**
+ * The items table as schema 3 has it, written once for new files and for the v3 rebuild (under another
+ * name, beside the old table). A later change to it is a migration of its own, never an edit here: the
+ * v3 rebuild must keep making the v3 form.
+ */
+const itemsTable = (name: string) => `
+  CREATE TABLE ${name} (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    mapping_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    source TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    delivered_at INTEGER,
+    last_error TEXT,
+    result TEXT,
+    lookup_by TEXT,
+    legacy_id INTEGER NOT NULL DEFAULT 0
+  ) STRICT;`
 
 const ITEM_INDEXES = `
   CREATE INDEX items_pending_due ON items (next_attempt_at) WHERE state = 'pending';
   CREATE INDEX items_leased_until ON items (lease_until) WHERE state = 'leased';
   CREATE INDEX items_state_updated ON items (state, updated_at);
   CREATE INDEX items_dead ON items (id) WHERE state = 'dead';
+  CREATE INDEX items_message ON items (message_id, source);
+  CREATE INDEX items_legacy ON items (message_id, mapping_id, source) WHERE legacy_id = 1;
+`
+
+// 4: listed Qualtrics transactions claimed by items (the re-send check): one item per transaction.
+const TRANSACTION_CLAIMS = `
+  CREATE TABLE transaction_claims (
+    directory_id TEXT NOT NULL,
+    transaction_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    PRIMARY KEY (directory_id, transaction_id)
+  ) STRICT, WITHOUT ROWID;
+`
+
+/** Everything a new file gets: the schema as of SQLITE_SCHEMA_VERSION. */
+const CURRENT = `
+  ${itemsTable('items')}
+  ${ITEM_INDEXES}
+  CREATE TABLE contacts (
+    key TEXT PRIMARY KEY,
+    contact_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX contacts_expires ON contacts (expires_at);
+  ${TRANSACTION_CLAIMS}
 `
 
 const ITEM_COLUMNS = `id, message_id, mapping_id, action, payload, source, state, attempts, created_at, updated_at,
   next_attempt_at, lease_owner, lease_until, delivered_at, last_error, result, lookup_by`
 
-/** Migrations by target version; each runs once, in a transaction, on a database older than it. */
+/** Migrations of an existing file by target version; each runs once, in a transaction, on a file older
+ * than it. (Version 1 created the tables; a file at version 0 gets CURRENT instead.) */
 const MIGRATIONS: readonly (readonly [number, string])[] = [
-  [
-    1,
-    `
-    CREATE TABLE items (
-      id TEXT PRIMARY KEY,
-      message_id TEXT NOT NULL,
-      mapping_id TEXT NOT NULL,
-      action TEXT NOT NULL,
-      payload TEXT NOT NULL,
-      source TEXT,
-      state TEXT NOT NULL,
-      attempts INTEGER NOT NULL,
-      created_at INTEGER NOT NULL,
-      updated_at INTEGER NOT NULL,
-      next_attempt_at INTEGER NOT NULL,
-      lease_owner TEXT,
-      lease_until INTEGER,
-      delivered_at INTEGER,
-      last_error TEXT,
-      result TEXT,
-      UNIQUE (message_id, mapping_id)
-    ) STRICT;
-    ${ITEM_INDEXES}
-    CREATE TABLE contacts (
-      key TEXT PRIMARY KEY,
-      contact_id TEXT NOT NULL,
-      expires_at INTEGER NOT NULL
-    ) STRICT;
-    CREATE INDEX contacts_expires ON contacts (expires_at);
-    `,
-  ],
   // 2: an item's lookupBy (JSON array; NULL: every identifier). Items stored before keep the default.
   [2, `ALTER TABLE items ADD COLUMN lookup_by TEXT;`],
   // 3: ids include the source, so (message_id, mapping_id) is no longer unique: two sources may use one
@@ -60,35 +84,15 @@ const MIGRATIONS: readonly (readonly [number, string])[] = [
   [
     3,
     `
-    CREATE TABLE items_v3 (
-      id TEXT PRIMARY KEY,
-      message_id TEXT NOT NULL,
-      mapping_id TEXT NOT NULL,
-      action TEXT NOT NULL,
-      payload TEXT NOT NULL,
-      source TEXT,
-      state TEXT NOT NULL,
-      attempts INTEGER NOT NULL,
-      created_at INTEGER NOT NULL,
-      updated_at INTEGER NOT NULL,
-      next_attempt_at INTEGER NOT NULL,
-      lease_owner TEXT,
-      lease_until INTEGER,
-      delivered_at INTEGER,
-      last_error TEXT,
-      result TEXT,
-      lookup_by TEXT,
-      legacy_id INTEGER NOT NULL DEFAULT 0
-    ) STRICT;
+    ${itemsTable('items_v3')}
     INSERT INTO items_v3 (${ITEM_COLUMNS}, legacy_id)
       SELECT ${ITEM_COLUMNS}, source IS NOT NULL FROM items;
     DROP TABLE items;
     ALTER TABLE items_v3 RENAME TO items;
     ${ITEM_INDEXES}
-    CREATE INDEX items_message ON items (message_id, source);
-    CREATE INDEX items_legacy ON items (message_id, mapping_id, source) WHERE legacy_id = 1;
     `,
   ],
+  [4, TRANSACTION_CLAIMS],
 ]
 
 /** Brings the file to SQLITE_SCHEMA_VERSION in one transaction; refuses a newer file. */
@@ -101,11 +105,12 @@ export function migrate(db: Database.Database): void {
         { retryable: false },
       )
     }
-    for (const [target, sql] of MIGRATIONS) {
-      if (target <= version) continue
-      db.exec(sql)
-      db.pragma(`user_version = ${target}`)
+    if (version === 0) {
+      db.exec(CURRENT)
+    } else {
+      for (const [target, sql] of MIGRATIONS) if (target > version) db.exec(sql)
     }
+    if (version < SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`)
   })
   run.immediate()
 }

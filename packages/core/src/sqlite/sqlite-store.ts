@@ -10,7 +10,8 @@
 // order they were called.
 
 import { ConfigError, describeValue, type FieldIssue } from '../errors'
-import { StoreError } from '../server/store/errors'
+import { messageOf, StoreError } from '../server/store/errors'
+import { rowToItem, type ItemRow } from '../server/store/item-row'
 import { markReclaimed } from '../server/store/reclaim'
 import { openDatabase } from './open-database'
 import type {
@@ -20,13 +21,13 @@ import type {
   DeadLetterQuery,
   DeadUpdate,
   DeliveryStore,
-  ItemError,
   ItemResult,
   ItemState,
   NewItem,
   RetryUpdate,
   StateCounts,
   StoredItem,
+  TransactionClaim,
 } from '../server/store/types'
 
 /**
@@ -48,26 +49,10 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number
 }
 
-interface ItemRow {
-  id: string
-  message_id: string
-  mapping_id: string
-  action: string
-  payload: string
-  source: string | null
-  state: string
-  attempts: number
-  created_at: number
-  updated_at: number
-  next_attempt_at: number
-  lease_owner: string | null
-  lease_until: number | null
-  delivered_at: number | null
-  last_error: string | null
-  result: string | null
-  lookup_by: string | null
-  legacy_id: number
-}
+/** An items row as better-sqlite3 returns it: JSON columns as text. */
+type SqliteRow = ItemRow<string> & { legacy_id: number }
+
+const toItem = (row: SqliteRow): StoredItem => rowToItem(row, (text) => JSON.parse(text) as unknown)
 
 /** The options with their defaults; throws ConfigError listing every bad one. */
 export function resolveSqliteStoreOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
@@ -102,35 +87,8 @@ export function resolveSqliteStoreOptions(options: SqliteStoreOptions): Required
   }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
-
-function toItem(row: ItemRow): StoredItem {
-  const item = {
-    id: row.id,
-    messageId: row.message_id,
-    mappingId: row.mapping_id,
-    action: row.action,
-    payload: JSON.parse(row.payload) as unknown,
-    state: row.state as ItemState,
-    attempts: row.attempts,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    nextAttemptAt: row.next_attempt_at,
-  } as StoredItem
-  if (row.source !== null) item.source = row.source
-  if (row.lookup_by !== null) item.lookupBy = JSON.parse(row.lookup_by) as NonNullable<StoredItem['lookupBy']>
-  if (row.lease_owner !== null) item.leaseOwner = row.lease_owner
-  if (row.lease_until !== null) item.leaseUntil = row.lease_until
-  if (row.delivered_at !== null) item.deliveredAt = row.delivered_at
-  if (row.last_error !== null) item.lastError = JSON.parse(row.last_error) as ItemError
-  if (row.result !== null) item.result = JSON.parse(row.result) as ItemResult
-  return item
-}
-
 /** Oldest due first (by `next_attempt_at`, then id), at most `limit`. */
-function mergeDue(a: ItemRow[], b: ItemRow[], limit: number): ItemRow[] {
+function mergeDue(a: SqliteRow[], b: SqliteRow[], limit: number): SqliteRow[] {
   return [...a, ...b]
     .sort((x, y) => x.next_attempt_at - y.next_attempt_at || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
     .slice(0, limit)
@@ -221,6 +179,15 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
   const deleteContact = db.prepare(`DELETE FROM contacts WHERE key = ?`)
   const pruneItems = db.prepare(`DELETE FROM items WHERE state = 'delivered' AND updated_at < ?`)
   const pruneContacts = db.prepare(`DELETE FROM contacts WHERE expires_at <= ?`)
+  // Claims live as long as their item; the table holds only re-send checks' claims, so a scan is cheap.
+  const pruneClaims = db.prepare(`
+    DELETE FROM transaction_claims WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.id = item_id)`)
+  const insertClaim = db.prepare(`
+    INSERT INTO transaction_claims (directory_id, transaction_id, item_id, claimed_at)
+    VALUES (@directoryId, @transactionId, @itemId, @now) ON CONFLICT DO NOTHING`)
+  const selectClaim = db.prepare(
+    `SELECT item_id FROM transaction_claims WHERE directory_id = ? AND transaction_id = ?`,
+  )
 
   const acceptMany = db.transaction((items: readonly NewItem[], now: number): AcceptResult[] =>
     items.map((item): AcceptResult => {
@@ -244,8 +211,8 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     }),
   )
   const claimMany = db.transaction(({ now, limit, leaseMs, owner }: ClaimOptions): StoredItem[] => {
-    const pending = selectPendingDue.all({ now, limit }) as ItemRow[]
-    const expired = selectExpiredLeases.all({ now, limit }) as ItemRow[]
+    const pending = selectPendingDue.all({ now, limit }) as SqliteRow[]
+    const expired = selectExpiredLeases.all({ now, limit }) as SqliteRow[]
     const rows = expired.length === 0 ? pending : mergeDue(pending, expired, limit)
     const leaseUntil = now + leaseMs
     return rows.map((row) => {
@@ -275,6 +242,16 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
   })
   const deleteMany = db.transaction((keys: readonly string[]) => {
     for (const key of keys) deleteContact.run(key)
+  })
+  const claimOne = (claim: TransactionClaim): boolean => {
+    insertClaim.run(claim)
+    const row = selectClaim.get(claim.directoryId, claim.transactionId) as { item_id: string }
+    return row.item_id === claim.itemId
+  }
+  const pruneAll = db.transaction((deliveredBefore: number, now: number) => {
+    const items = pruneItems.run(deliveredBefore).changes
+    if (items > 0) pruneClaims.run()
+    return { items, contacts: pruneContacts.run(now).changes }
   })
 
   let closed = false
@@ -392,12 +369,12 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
         (
           (source === undefined
             ? selectByMessage.all(messageId)
-            : selectByMessageOf.all(messageId, source)) as ItemRow[]
+            : selectByMessageOf.all(messageId, source)) as SqliteRow[]
         ).map(toItem),
       ),
     listDeadLetters: (query: DeadLetterQuery = {}) =>
       step('list dead letters', () =>
-        (selectDead.all({ after: query.after ?? '', limit: query.limit ?? 100 }) as ItemRow[]).map(toItem),
+        (selectDead.all({ after: query.after ?? '', limit: query.limit ?? 100 }) as SqliteRow[]).map(toItem),
       ),
     replayDeadLetters: (ids, now) =>
       step('replay dead letters', () =>
@@ -416,6 +393,8 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
         for (const row of selectCounts.all() as { state: ItemState; n: number }[]) counts[row.state] = row.n
         return counts
       }),
+    // Gathered like a settle: it resolves once the claim is committed, before the item settles on it.
+    claimListedTransaction: (claim) => write('claim a listed transaction', () => claimOne(claim)),
     getContact: (key, now) =>
       step('read the contact cache', () => {
         const row = selectContact.get(key) as { contact_id: string; expires_at: number } | undefined
@@ -423,11 +402,7 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
       }),
     putContacts: (entries) => write('write the contact cache', () => putMany(entries)),
     deleteContacts: (keys) => write('delete from the contact cache', () => deleteMany(keys)),
-    prune: ({ deliveredBefore, now }) =>
-      step('prune', () => ({
-        items: pruneItems.run(deliveredBefore).changes,
-        contacts: pruneContacts.run(now).changes,
-      })),
+    prune: ({ deliveredBefore, now }) => step('prune', () => pruneAll(deliveredBefore, now)),
     close: () => {
       if (closed) return Promise.resolve()
       commitGathered()

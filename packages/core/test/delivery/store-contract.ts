@@ -317,10 +317,67 @@ export function describeStoreContract(
         expect(await store.getContact('k2', T0 + 50)).toBe('CID_2')
       }))
 
+    it('lets one item claim a listed transaction: again for itself, never for another', () =>
+      withStore(async (store) => {
+        await store.accept([item('a'), item('b')], T0)
+        const [a, b] = [item('a').id, item('b').id]
+        const claim = (itemId: string, transactionId = 'CTR_1', directoryId = 'POOL_1') =>
+          store.claimListedTransaction({ directoryId, transactionId, itemId, now: T0 })
+        expect(await claim(a)).toBe(true)
+        expect(await claim(b)).toBe(false)
+        // a retry of the same item (lost lease, restart) finds its own claim
+        expect(await claim(a)).toBe(true)
+        expect(await claim(b, 'CTR_2')).toBe(true)
+        expect(await claim(a, 'CTR_2')).toBe(false)
+        // one transaction id in another directory is another transaction
+        expect(await claim(b, 'CTR_1', 'POOL_2')).toBe(true)
+      }))
+
+    it('grants a contested claim to exactly one of the items asking at once', () =>
+      withStore(async (store) => {
+        const ids = Array.from({ length: 8 }, (_, i) => item(`c${i}`))
+        await store.accept(ids, T0)
+        const granted = await Promise.all(
+          ids.map((i) =>
+            store.claimListedTransaction({
+              directoryId: 'POOL_1',
+              transactionId: 'CTR_9',
+              itemId: i.id,
+              now: T0,
+            }),
+          ),
+        )
+        expect(granted.filter(Boolean)).toHaveLength(1)
+      }))
+
+    it('drops claims with their item when it is pruned, and keeps those of items still kept', () =>
+      withStore(async (store) => {
+        await store.accept([item('old'), item('kept'), item('other')], T0)
+        for (const c of await store.claim({ now: T0, limit: 3, leaseMs: LEASE, owner: 'e1' })) {
+          if (c.messageId === 'other') continue
+          await store.claimListedTransaction({
+            directoryId: 'POOL_1',
+            transactionId: `CTR_${c.messageId}`,
+            itemId: c.id,
+            now: T0,
+          })
+          await store.markDelivered(c.id, 'e1', c.messageId === 'old' ? T0 + 1 : T0 + 100)
+        }
+        expect(await store.prune({ deliveredBefore: T0 + 50, now: T0 + 50 })).toMatchObject({ items: 1 })
+        const other = item('other').id
+        const claim = (transactionId: string) =>
+          store.claimListedTransaction({ directoryId: 'POOL_1', transactionId, itemId: other, now: T0 + 60 })
+        expect(await claim('CTR_kept')).toBe(false)
+        expect(await claim('CTR_old')).toBe(true)
+      }))
+
     it('refuses work once closed', async () => {
       const store = await open()
       await store.close()
       await expect(store.accept([item('a')], T0)).rejects.toMatchObject({ code: 'STORAGE_ERROR' })
+      await expect(
+        store.claimListedTransaction({ directoryId: 'POOL_1', transactionId: 'CTR_1', itemId: 'x', now: T0 }),
+      ).rejects.toMatchObject({ code: 'STORAGE_ERROR' })
       await expect(store.close()).resolves.toBeUndefined()
     })
   })

@@ -154,6 +154,49 @@ describe('createPostgresStore', () => {
     }
   })
 
+  it('grants a listed transaction to one item when instances with pools of their own claim it at once', async () => {
+    const schema = freshSchema()
+    const stores = await Promise.all([1, 2, 3].map(() => createPostgresStore({ url: db.url, schema })))
+    try {
+      const items = Array.from({ length: 30 }, (_, i) => workflow(`twin-${i}`))
+      await stores[0]!.accept(items, T0)
+      const granted = await Promise.all(
+        items.map((item, i) =>
+          stores[i % 3]!.claimListedTransaction({
+            directoryId: 'POOL_1',
+            transactionId: 'CTR_1',
+            itemId: item.id,
+            now: T0,
+          }),
+        ),
+      )
+      const holders = items.filter((_, i) => granted[i])
+      expect(holders).toHaveLength(1)
+      const { rows } = await admin.query(`SELECT item_id FROM ${schema}.transaction_claims`)
+      expect(rows).toEqual([{ item_id: holders[0]!.id }])
+    } finally {
+      await Promise.all(stores.map((s) => s.close()))
+    }
+  })
+
+  it('upgrades a schema of version 3 (before transaction claims) in place', async () => {
+    const schema = freshSchema()
+    const before = await createPostgresStore({ url: db.url, schema })
+    await before.accept([workflow('queued')], T0)
+    await before.close()
+    await admin.query(
+      `DROP TABLE ${schema}.transaction_claims; DELETE FROM ${schema}.migrations WHERE version >= 4`,
+    )
+    const store = await createPostgresStore({ url: db.url, schema })
+    try {
+      const claim = { directoryId: 'POOL_1', transactionId: 'CTR_1', itemId: workflow('queued').id, now: T0 }
+      expect(await store.claimListedTransaction(claim)).toBe(true)
+      expect(await store.counts()).toMatchObject({ pending: 1 })
+    } finally {
+      await store.close()
+    }
+  })
+
   it('refuses a schema written by a newer version', async () => {
     const schema = freshSchema()
     await (await createPostgresStore({ url: db.url, schema })).close()

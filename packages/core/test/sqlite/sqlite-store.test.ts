@@ -110,7 +110,7 @@ describe('createSqliteStore', () => {
     db.pragma('user_version = 99')
     db.close()
     expect(() => createSqliteStore({ path })).toThrowErrorMatchingInlineSnapshot(
-      `[StoreError: The SQLite database has schema version 99, newer than this code supports (3); upgrade qualtrics-relay]`,
+      `[StoreError: The SQLite database has schema version 99, newer than this code supports (4); upgrade qualtrics-relay]`,
     )
   })
 
@@ -198,10 +198,48 @@ describe('createSqliteStore', () => {
         results[4]!.id,
       ].sort(),
     )
+    // schema 4: the re-send check's claims
+    const claim = (itemId: string) =>
+      store.claimListedTransaction({ directoryId: 'POOL_1', transactionId: 'CTR_1', itemId, now: T0 })
+    expect(await claim(oldId('order-1001', 'purchase'))).toBe(true)
+    expect(await claim(oldId('order-1001', 'feedback'))).toBe(false)
     await store.close()
     const db = new Database(path, { readonly: true })
     expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
     db.close()
+  })
+
+  it('gives a new file the same tables, columns and indexes as a file upgraded from schema 1', async () => {
+    const fresh = freshFile()
+    const upgraded = freshFile()
+    await createSqliteStore({ path: fresh }).close()
+    const old = new Database(upgraded)
+    old.exec(SCHEMA_V1)
+    old.pragma('user_version = 1')
+    old.close()
+    await createSqliteStore({ path: upgraded }).close()
+    const shape = (path: string) => {
+      const db = new Database(path, { readonly: true })
+      const objects = db
+        .prepare(
+          `SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name`,
+        )
+        .all() as { type: string; name: string }[]
+      const columns = objects
+        .filter((o) => o.type === 'table')
+        .map((o) => [o.name, db.pragma(`table_xinfo(${o.name})`)])
+      const indexes = objects
+        .filter((o) => o.type === 'index')
+        .map((o) => [o.name, db.pragma(`index_xinfo(${o.name})`)])
+      const sql = db
+        .prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)
+        .all()
+      db.close()
+      return { objects, columns, indexes, sql }
+    }
+    const expected = shape(upgraded)
+    expect(expected.objects.map((o) => o.name)).toContain('transaction_claims')
+    expect(shape(fresh)).toEqual(expected)
   })
 
   it('lists every bad option', () => {

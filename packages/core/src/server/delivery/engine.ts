@@ -34,7 +34,7 @@ import {
   type CircuitSnapshot,
   type CircuitTransition,
 } from './circuit'
-import { isAlreadyWritten, isSameTransaction } from './already-written'
+import { isAlreadyWritten } from './already-written'
 import { systemClock } from './clock'
 import { createContactResolver, type ResolvedContact } from './contacts'
 import {
@@ -45,13 +45,9 @@ import {
   type ItemRef,
 } from './events'
 import { deriveItemId, IDENTIFIER_ORDER, isWellFormed } from './keys'
-import {
-  noopLogger,
-  parseDeliveryOptions,
-  type DeliveryEngineConfig,
-  type ListedTransaction,
-} from './options'
+import { noopLogger, parseDeliveryOptions, type DeliveryEngineConfig } from './options'
 import { createRateLimiter, createSemaphore, LimiterAbortedError } from './rate-limiter'
+import { createResendCheck } from './resend-check'
 
 /** The outcome of `enqueue` for one item. */
 export type EnqueueResult = AcceptResult
@@ -587,53 +583,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     await delivered(item, { contactId })
   }
 
-  /** Transactions listed per contact, shared by the items that check one contact at the same time. */
-  const listings = new Map<string, { list: Promise<ListedTransaction[]>; taken: Set<string> }>()
-  let warnedNoLister = false
-
-  /**
-   * After an ambiguous failure, looks for the item's transaction among the contact's transactions
-   * (same list and key where listed, same instant, same data: already-written.ts). Returns its id when
-   * found; undefined when not found or not checkable.
-   */
-  async function findWritten(item: BatchEntry['item'], contactId: string): Promise<string | undefined> {
-    const lister = client.listContactTransactions
-    if (lister === undefined) {
-      if (!warnedNoLister) {
-        warnedNoLister = true
-        logger.warn(
-          {},
-          'the client cannot list transactions; re-sending after an ambiguous failure relies on Qualtrics deduplicating transaction keys',
-        )
-      }
-      return undefined
-    }
-    const p = item.payload
-    const key = `${p.directoryId}\u001f${contactId}`
-    let listing = listings.get(key)
-    if (listing === undefined) {
-      const list = call('listContactTransactions', 1, () => lister.call(client, p.directoryId, contactId))
-      listing = { list, taken: new Set() }
-      listings.set(key, listing)
-      const drop = () => {
-        if (listings.get(key) === listing) listings.delete(key)
-      }
-      list.then(drop, drop)
-    }
-    const transactions = await listing.list
-    const sent = {
-      key: item.id,
-      transaction: {
-        mailingListId: p.mailingListId,
-        transactionDate: p.transactionDate,
-        data: p.transactionData,
-      },
-    }
-    const match = transactions.find((t) => !listing.taken.has(t.id) && isSameTransaction(t, sent))
-    if (match === undefined) return undefined
-    listing.taken.add(match.id)
-    return match.id
-  }
+  const findWritten = createResendCheck({ client, store, now: () => clock.now(), logger, call })
 
   function addToBatch(item: BatchEntry['item'], contact: ResolvedContact): Promise<void> {
     const p: TransactionPayload = item.payload

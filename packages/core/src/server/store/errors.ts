@@ -11,3 +11,8 @@ export class StoreError extends RelayError {
     })
   }
 }
+
+/** The message of a caught value, for a StoreError's text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

@@ -15,4 +15,5 @@ export type {
   RetryUpdate,
   StateCounts,
   StoredItem,
+  TransactionClaim,
 } from './types'

@@ -13,8 +13,9 @@ import type {
   RetryUpdate,
   StateCounts,
   StoredItem,
+  TransactionClaim,
 } from './types'
-import { StoreError } from './errors'
+import { messageOf, StoreError } from './errors'
 import { markReclaimed } from './reclaim'
 
 /** Creates a DeliveryStore that keeps everything in this process's memory. */
@@ -24,6 +25,8 @@ export function createMemoryStore(): DeliveryStore {
   /** When each pending or leased item is due (pending: next attempt; leased: lease end). */
   const schedule = createSchedule()
   const contacts = new Map<string, { contactId: string; expiresAt: number }>()
+  /** Listed transactions claimed by items: `directoryId \u001f transactionId` → item id. */
+  const transactionClaims = new Map<string, string>()
   const stateCounts: StateCounts = { pending: 0, leased: 0, delivered: 0, dead: 0 }
   let closed = false
 
@@ -59,13 +62,10 @@ export function createMemoryStore(): DeliveryStore {
       try {
         copies = newItems.map((item) => JSON.parse(JSON.stringify(item)) as NewItem)
       } catch (cause) {
-        throw new StoreError(
-          `Could not store the items: ${cause instanceof Error ? cause.message : String(cause)}`,
-          {
-            cause,
-            retryable: false,
-          },
-        )
+        throw new StoreError(`Could not store the items: ${messageOf(cause)}`, {
+          cause,
+          retryable: false,
+        })
       }
       const results: AcceptResult[] = []
       for (const item of copies) {
@@ -242,6 +242,14 @@ export function createMemoryStore(): DeliveryStore {
       return { ...stateCounts }
     },
 
+    async claimListedTransaction({ directoryId, transactionId, itemId }: TransactionClaim): Promise<boolean> {
+      check()
+      const key = `${directoryId}\u001f${transactionId}`
+      const holder = transactionClaims.get(key)
+      if (holder === undefined) transactionClaims.set(key, itemId)
+      return (holder ?? itemId) === itemId
+    },
+
     async getContact(key: string, now: number): Promise<string | undefined> {
       check()
       const entry = contacts.get(key)
@@ -275,6 +283,9 @@ export function createMemoryStore(): DeliveryStore {
         else byMessage.set(item.messageId, ids)
         prunedItems++
       }
+      // Claims live as long as their item (few: only re-send checks make them).
+      if (prunedItems > 0)
+        for (const [key, itemId] of transactionClaims) if (!items.has(itemId)) transactionClaims.delete(key)
       let prunedContacts = 0
       for (const [key, entry] of contacts) {
         if (entry.expiresAt > now) continue

@@ -115,6 +115,18 @@ export interface ContactCacheEntry {
   expiresAt: number
 }
 
+/** A transaction Qualtrics listed for a contact, claimed as the write of one item (see
+ * `DeliveryStore.claimListedTransaction`). */
+export interface TransactionClaim {
+  directoryId: string
+  /** The listed transaction's id (`CTR_…`). */
+  transactionId: string
+  /** The item that counts the transaction as its own write. */
+  itemId: string
+  /** When the claim is made (kept for diagnosis). */
+  now: number
+}
+
 export interface DeliveryStore {
   /**
    * Stores items atomically (all or none), deduplicated by id, and says per item whether it was new.
@@ -155,11 +167,21 @@ export interface DeliveryStore {
    * any: how far behind delivery is (a metric, read on each scrape). */
   oldestPendingAt(): Promise<number | undefined>
   counts(): Promise<StateCounts>
+  /**
+   * After an ambiguous failure, an item that found its transaction among the contact's listed ones claims
+   * it before it settles as delivered: one listed transaction is one item's write, whichever instance or
+   * process asks. True when `itemId` holds the claim (claimed now, or by this item before: a retry after
+   * a lost lease or a crash finds its own claim); false when another item holds it, and the engine tries
+   * the next matching transaction. One atomic step. A claim lives as long as its item: `prune` drops it
+   * with the delivered item.
+   */
+  claimListedTransaction(claim: TransactionClaim): Promise<boolean>
   /** The cached contact id for `key`, unless expired at `now`. */
   getContact(key: string, now: number): Promise<string | undefined>
   putContacts(entries: readonly ContactCacheEntry[]): Promise<void>
   deleteContacts(keys: readonly string[]): Promise<void>
-  /** Deletes delivered items last updated before `deliveredBefore` and contact entries expired at `now`. */
+  /** Deletes delivered items last updated before `deliveredBefore` (with their transaction claims) and
+   * contact entries expired at `now`. */
   prune(options: { deliveredBefore: number; now: number }): Promise<{ items: number; contacts: number }>
   close(): Promise<void>
 }
