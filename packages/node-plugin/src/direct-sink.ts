@@ -1,6 +1,8 @@
 // Direct mode: this process holds the token and delivers with core's delivery engine, the same one the
 // proxy runs (contact cache, single flight, transaction batching with keys derived from messageId, rate
 // limiting, retries, dead letters). Nothing here delivers by itself; it only feeds and drains the engine.
+// On PostgreSQL the engine shares what the proxy's does with every instance on the database (the rate
+// budget, contact-create locks: core's sharedWithFleet), so app servers in direct mode form one fleet.
 //
 // Process lifetime: the engine's own timers never hold the process open (its clock's timers are
 // unref'ed), so a script ends by itself once it is done. But while items are queued, one ref'ed timer
@@ -15,6 +17,7 @@ import {
   liveCheckAccount,
   orLookupsVerified,
   readLiveCheckRecord,
+  sharedWithFleet,
   type Clock,
   type DeliveryEngine,
   type DeliveryLogger,
@@ -96,12 +99,12 @@ export function createDirectSink(config: ResolvedDirectOptions): Sink {
       // Batched `or` look-ups only where checkLive recorded them honoured on this account.
       const record =
         config.liveCheckRecord === undefined ? undefined : readLiveCheckRecord(config.liveCheckRecord)
+      const engineConfig = { ...config.delivery, client, store, clock: unrefClock }
       const engine = createDeliveryEngine({
-        ...config.delivery,
+        ...engineConfig,
+        // On PostgreSQL: the brand's rate budget and contact-create locks of every instance on the database.
+        ...sharedWithFleet(engineConfig),
         orLookups: orLookupsVerified(record, liveCheckAccount(account)),
-        client,
-        store,
-        clock: unrefClock,
         ...(config.logger === undefined ? {} : { logger: engineLogger(config.logger) }),
       })
       engine.on('delivered', ({ item }) => {

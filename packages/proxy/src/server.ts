@@ -10,19 +10,14 @@ import {
   createQualtricsClient,
   liveCheckAccount,
   orLookupsVerified,
-  parseDeliveryOptions,
   readLiveCheckRecord,
+  sharedWithFleet,
   type DeliveryEngine,
   type DeliveryStore,
   type QualtricsCallLog,
   type QualtricsLogger,
 } from '@qualtrics-relay/core/server'
-import {
-  createPostgresStore,
-  maskDatabaseUrl,
-  type PostgresRateBudgetOptions,
-  type PostgresStore,
-} from '@qualtrics-relay/core/postgres'
+import { createPostgresStore, maskDatabaseUrl, type PostgresStore } from '@qualtrics-relay/core/postgres'
 import { createSqliteStore } from '@qualtrics-relay/core/sqlite'
 import { startSandbox } from '@qualtrics-relay/sandbox'
 import type { DestinationStream } from 'pino'
@@ -134,19 +129,14 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
         { recordPath: config.liveCheck.recordPath },
         'batched contact look-ups on: the live check recorded "or" filters honoured on this account',
       )
-    // On PostgreSQL every instance draws from one brand-wide budget: requestsPerMinute is the fleet's.
-    const rateBudget =
-      'createRateBudget' in store
-        ? store.createRateBudget(sharedBudget(parseDeliveryOptions({ ...engineOptions, client, store })))
-        : undefined
+    const engineConfig = { ...engineOptions, client, store }
+    // On PostgreSQL every instance draws from one brand-wide budget (requestsPerMinute is the fleet's)
+    // and creates a new user's contact one instance at a time.
+    const shared = sharedWithFleet(engineConfig)
     const engine = createDeliveryEngine({
-      ...engineOptions,
-      ...(rateBudget === undefined ? {} : { rateBudget }),
-      // ...and one contact create at a time per user across the fleet.
-      ...('createKeyLocks' in store ? { contactLocks: store.createKeyLocks() } : {}),
+      ...engineConfig,
+      ...shared,
       orLookups,
-      client,
-      store,
       logger: logger.child({ component: 'delivery' }),
       isWorkflowUrlAllowed: (url) => {
         try {
@@ -208,6 +198,8 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
         mode: config.qualtrics.mode,
         writeKeys: [...config.writeKeys.keys()],
         storage: describeStorage(config.storage),
+        // What this instance shares with the others on its database (nothing on SQLite).
+        sharedWithFleet: Object.keys(shared),
         source: config.source,
       },
       'proxy listening',
@@ -271,17 +263,6 @@ async function openStore(storage: StorageConfig, logger: Logger): Promise<Delive
   }
   if (storage.path !== ':memory:') mkdirSync(dirname(storage.path), { recursive: true })
   return createSqliteStore({ path: storage.path, synchronous: storage.synchronous })
-}
-
-/** The shared budget's settings, from the engine's (resolved) rate options. */
-function sharedBudget(o: ReturnType<typeof parseDeliveryOptions>): PostgresRateBudgetOptions {
-  return {
-    requestsPerMinute: o.requestsPerMinute,
-    burst: o.burst,
-    recoveryMs: o.rateLimitRecoveryMs,
-    pauseBaseMs: Math.max(1, o.retryBaseMs),
-    pauseMaxMs: Math.max(1, o.retryMaxMs),
-  }
 }
 
 function describeStorage(storage: StorageConfig): string {

@@ -45,3 +45,4 @@ export {
 export type { DeliveryEvents, DeliveryEventName, DeliveryListener, Endpoint, ItemRef } from './events'
 export { isAlreadyWritten, isSameTransaction, transactionInstant } from './already-written'
 export { soleMergeIdentifier, type CreateWithoutSearch } from './create-without-search'
+export { sharedWithFleet, type FleetRateBudgetOptions, type FleetShared, type FleetStore } from './fleet'
