@@ -1,8 +1,8 @@
 // The plugin's options: their types, their defaults and one check at construction. The checks are
 // hand-written and table-driven on purpose: a schema library would weigh more than the whole plugin.
 import {
-  describeValue,
   formatIssues,
+  issue,
   RelayError,
   type BatchItem,
   type FieldIssue,
@@ -112,25 +112,24 @@ export function resolveOptions(options: QualtricsPluginOptions): Resolved {
   const given = isObject(options)
   const o: Record<string, unknown> = given ? { ...options } : {}
   const issues: FieldIssue[] = []
-  const problem = (path: string, message: string) => issues.push({ path, message })
-  if (!given) problem('', `must be an object (Received: ${describeValue(options)})`)
-  for (const key in o) if (!RULES[key]) problem(key, 'is not an option')
+  const problem = (path: string, expected: string, received: unknown) =>
+    issues.push(issue(path, expected, received))
+  if (!given) problem('', 'must be an object', options)
+  for (const key in o) if (!RULES[key]) problem(key, 'is not an option', o[key])
   for (const key in RULES) {
     const [check, what, fallback] = RULES[key]!
     const value = o[key]
     if (value === undefined && fallback !== null) o[key] = fallback
-    else if (!check(value)) problem(key, `must be ${what} (Received: ${describeValue(value)})`)
+    else if (!check(value)) problem(key, 'must be ' + what, value)
   }
   if (issues.length) throw relayError('CONFIG_INVALID', 'Invalid Qualtrics plugin options', issues)
 
   const r = o as unknown as Resolved
   const debug = options.debug
   r.base = `${(o.proxyUrl as string).replace(/\/+$/, '')}/v1/`
+  // console.debug is looked up at each line (a page may wrap it after the plugin was made)
   r.log = debug
-    ? (m, detail) => (
-        (m = '[Qualtrics] ' + m),
-        isFunction(debug) ? (debug as Logger)(m, detail) : console.debug(m, detail)
-      )
+    ? (m, detail) => (isFunction(debug) ? (debug as Logger) : console.debug)('[Qualtrics] ' + m, detail)
     : () => {}
   // Reading `localStorage` throws where storage is blocked (some privacy settings); then keep to memory.
   try {

@@ -9,7 +9,7 @@ import { mapEvent, RelayError, SETTINGS_VERSION, type PublicSettings } from '@qu
 import type { Analytics, Context, Plugin } from '@segment/analytics-next'
 import { relayError, resolveOptions, type QualtricsPluginOptions } from './options'
 import { createQueue, type Report } from './queue'
-import { backoff, read, request } from './util'
+import { read, request } from './util'
 
 /** The plugin's name: the key of the `integrations` option (`{ Qualtrics: false }`). */
 export const PLUGIN_NAME = 'Qualtrics'
@@ -48,26 +48,26 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
   // `tag`: the cached copy's ETag. A proxy that does not allow If-None-Match in CORS fails the
   // conditional request on the network: the retry asks plainly.
   const load = async (attempt: number, tag?: string | null) => {
-    const res = await request(o, `settings?writeKey=${encodeURIComponent(writeKey)}`, {
-      headers: tag ? { 'If-None-Match': tag } : {},
-    })
-    const status = res ? res.status : 0
+    const [status, body, wait, headers] = await request(
+      o,
+      `settings?writeKey=${encodeURIComponent(writeKey)}`,
+      { headers: tag ? { 'If-None-Match': tag } : {} },
+      attempt,
+    )
     if (status == 304) return
-    const s: unknown = res && (await res.json().catch(() => 0))
-    const version = status == 200 && s ? (s as PublicSettings).version : SETTINGS_VERSION
-    if (usable(s)) {
-      set(s)
-      log('settings loaded', s)
+    if (usable(body)) {
+      set(body)
+      log('settings loaded', body)
       try {
-        o.storage!.setItem(key, JSON.stringify({ e: res!.headers.get('etag'), s }))
+        o.storage!.setItem(key, JSON.stringify({ e: headers!.get('etag'), s: body }))
       } catch {
         // storage refused the copy (quota) or there is none: the settings are in use all the same
       }
       return
     }
-    const wait = backoff(res, attempt)
+    const version = status == 200 && body ? body.version : SETTINGS_VERSION
     // A refusal by the proxy names its code and what to check (the proxy's message says it).
-    const e = s ? (s as { error?: { code: string; message: string } }).error : 0
+    const e = body && body.error
     if (wait === undefined) {
       const error = new RelayError(
         'CONFIG_INVALID',
@@ -76,7 +76,7 @@ export function createQualtricsPlugin(options: QualtricsPluginOptions): Plugin {
       )
       log(error.message)
       set(error)
-    } else timer = setTimeout(load, wait, attempt + 1, res && tag)
+    } else timer = setTimeout(load, wait, attempt + 1, status ? tag : null)
   }
 
   const report: Report = (reason, ctx) => {

@@ -13,7 +13,7 @@
 import { RelayError, type BatchItem, type FieldIssue as Issue } from '@qualtrics-relay/core'
 import type { Context } from '@segment/analytics-next'
 import type { Resolved } from './options'
-import { backoff, MAX_WAIT, now, read, request } from './util'
+import { MAX_WAIT, now, read, request } from './util'
 
 interface Entry {
   /** `<messageId> <mapping>`: what duplicates are recognised by. */
@@ -62,8 +62,8 @@ export function createQueue(o: Resolved, report: Report): Queue {
   /** How many of the oldest items the stored copy leaves out (storage full or absent). */
   let lost = 0
 
-  const utf8 = new TextEncoder()
-  const size = (s: string) => utf8.encode(s).length
+  /** Bytes of `s` in UTF-8. */
+  const size = (s: string) => new Blob([s]).size
   const fail = (e: Entry, why: string, status: number) =>
     report(
       new RelayError('DELIVERY_FAILED', `Qualtrics did not get ${e.k.replace(' ', ', mapping ')}: ${why}`, {
@@ -181,18 +181,15 @@ export function createQueue(o: Resolved, report: Report): Queue {
   const deliver = async (batch: Entry[], body: string, keepalive: number, type: string) => {
     for (const e of batch) e.f = 1
     inflight += keepalive
-    const res = await request(o, 'batch', {
-      method: 'POST',
-      keepalive: keepalive > 0,
-      headers: { 'Content-Type': type },
-      body,
-    })
+    const [status, answer, wait] = await request(
+      o,
+      'batch',
+      { method: 'POST', keepalive: keepalive > 0, headers: { 'Content-Type': type }, body },
+      attempt,
+    )
     inflight -= keepalive
     for (const e of batch) e.f = 0
-    const wait = backoff(res, attempt)
     if (wait === undefined) {
-      const { ok, status } = res!
-      const answer = await res!.json().catch(() => 0)
       const describe = (error?: { code: string; message: string }) =>
         error ? `${error.code}: ${error.message}` : ''
       attempt = 0
@@ -200,7 +197,7 @@ export function createQueue(o: Resolved, report: Report): Queue {
       log(`batch of ${batch.length} answered`, status)
       try {
         batch.forEach((e, i) => {
-          if (ok) {
+          if (status < 300) {
             for (const r of answer.results)
               if (r.status == 'rejected' && r.messageId + ' ' + r.mapping == e.k)
                 fail(e, `the proxy rejected it (${describe(r.error)})`, 400)
@@ -219,7 +216,7 @@ export function createQueue(o: Resolved, report: Report): Queue {
     } else {
       attempt++
       until = now() + wait
-      log(`batch of ${batch.length} to be retried in ${Math.round(wait)} ms`, res && res.status)
+      log(`batch of ${batch.length} to be retried in ${Math.round(wait)} ms`, status)
     }
     arm(Math.min(until - now(), MAX_WAIT)) // at most MAX_WAIT: each send rewrites the key
   }

@@ -36,7 +36,7 @@ describe('options', () => {
       }),
     ).toMatchInlineSnapshot(`
       "Invalid Qualtrics plugin options
-        - flushInterval: is not an option
+        - flushInterval: is not an option (Received: 100)
         - proxyUrl: must be an http(s) URL or a /path (Received: "relay.example.com")
         - writeKey: must be a non-empty string (Received: undefined)
         - batchSize: must be a whole number from 1 to 100 (Received: 0)

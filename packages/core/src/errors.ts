@@ -49,7 +49,8 @@ export class RelayError extends Error {
   declare readonly retryable: boolean
 
   constructor(code: RelayErrorCode, message: string, options: RelayErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    // Error reads only `cause` from the options (and only when the key is there).
+    super(message, options)
     this.name = 'RelayError'
     this.code = code
     this.status = options.status
@@ -107,10 +108,9 @@ export class PayloadValidationError extends RelayError {
 export function describeValue(value: unknown, max = 60): string {
   const type = typeof value
   let text: string
-  if (value === undefined) return 'undefined'
   if (type == 'function') return 'a function'
   try {
-    // JSON would print Infinity and NaN as null; it gives undefined for a symbol.
+    // JSON would print Infinity and NaN as null; it gives undefined for undefined and a symbol.
     text =
       type == 'number'
         ? String(value)

@@ -27,6 +27,7 @@ export {
   describeValue,
   formatIssues,
 } from './errors'
+export { issue } from './payload/issue'
 export type { RelayErrorCode, RelayErrorOptions, FieldIssue } from './errors'
 export type { SegmentEvent, JSONValue, JSONObject, JSONPrimitive } from './event'
 export { applyMapping, checkMapping } from './mapping/index'

@@ -44,13 +44,12 @@ export function mapEvent(
   for (const mapping of mappings) {
     if (!matchesTrigger(mapping.trigger, event)) continue
     const { id: mappingId, action } = mapping
-    let checked
+    let checked: ReturnType<PayloadChecker>
     try {
       checked = check(action, runMapping(mapping.program, event))
     } catch (error) {
       const message = error instanceof RelayError ? error.message : String(error)
-      result.failures.push({ mappingId, action, issues: [{ path: 'fields', message }] })
-      continue
+      checked = { issues: [{ path: 'fields', message }] }
     }
     if (checked.payload && !checked.issues.length)
       result.payloads.push({ mappingId, action, payload: checked.payload } as MappedPayload)

@@ -3,12 +3,11 @@
 // run (runMapping). A directive that cannot be evaluated throws a MappingError naming it and its path
 // in the mapping, when it is evaluated, as Segment's does.
 import { describeValue, MappingError, RelayError } from '../errors'
+import { isPlainObject } from '../is-plain-object'
 import { compileWithTexts, type ProgramTexts } from './compile-mapping'
 import { runMapping, type MappingProgram } from './run-mapping'
 
-const toTag = Object.prototype.toString
-const isObj = (value: unknown): value is Record<string, unknown> =>
-  typeof value == 'object' && value !== null && toTag.call(value) == '[object Object]'
+const isObj = isPlainObject
 
 const compiled = new WeakMap<object, { program: MappingProgram; texts: ProgramTexts }>()
 

@@ -2,11 +2,11 @@
 // loaded rather than on each event. It rejects everything Segment's mapping-kit `validate` rejects,
 // and also what Segment only finds while evaluating (see docs/mapping.md, "What checkMapping adds").
 import { describeValue, type FieldIssue } from '../errors'
+import { isPlainObject } from '../is-plain-object'
 
 type Obj = Record<string, unknown>
 
-const isObj = (value: unknown): value is Obj =>
-  typeof value == 'object' && value !== null && Object.prototype.toString.call(value) == '[object Object]'
+const isObj: (value: unknown) => value is Obj = isPlainObject
 
 const join = (path: string, key: string | number): string => (path ? `${path}.${key}` : String(key))
 

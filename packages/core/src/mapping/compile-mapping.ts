@@ -6,6 +6,7 @@
 // it is evaluated (its path in the mapping included), so that the browser ships no message text.
 // The node forms are documented in run-mapping.ts.
 import { describeValue, MappingError, type FieldIssue } from '../errors'
+import { isPlainObject } from '../is-plain-object'
 import { Op, split, type MappingProgram, type ProgramValue } from './run-mapping'
 
 type Obj = Record<string, unknown>
@@ -16,7 +17,7 @@ type Obj = Record<string, unknown>
  */
 export type ProgramTexts = Array<readonly [text: string, issue: FieldIssue]>
 
-const isObj = (value: unknown): value is Obj => Object.prototype.toString.call(value) == '[object Object]'
+const isObj: (value: unknown) => value is Obj = isPlainObject
 const isArray = Array.isArray
 const join = (path: string, key: string | number): string => (path ? `${path}.${key}` : String(key))
 

@@ -27,6 +27,7 @@
 // that gives no string; Case and Replace carry a whole one in place of m or [source, …] when Segment
 // would fail on a string value. Absent elements read as undefined.
 import { describeValue, RelayError } from '../errors'
+import { isPlainObject } from '../is-plain-object'
 
 /** A compiled field mapping: plain JSON (see compile-mapping.ts and the node forms above). */
 export type MappingProgram = { [field: string]: ProgramValue }
@@ -58,14 +59,11 @@ type Obj = Record<string, unknown>
 type Node = any
 
 const hasOwn = Object.prototype.hasOwnProperty
-const toTag = Object.prototype.toString
 const isArray = Array.isArray
 const keys = Object.keys
 const isString = (value: unknown): boolean => typeof value == 'string'
 
-/** A plain object the way Segment counts one (its tag is "Object"); arrays, dates and null are not. */
-const isObj = (value: unknown): value is Obj =>
-  typeof value == 'object' && toTag.call(value) == '[object Object]'
+const isObj: (value: unknown) => value is Obj = isPlainObject
 
 /** Writes own keys only: a key named `__proto__` is dropped. */
 const put = (target: Obj, key: string, value: unknown): void => {

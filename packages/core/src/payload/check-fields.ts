@@ -7,6 +7,7 @@ import { ACTION_FIELDS, type FieldCode } from '../actions/fields'
 import type { ActionKey } from '../actions/payloads'
 import type { FieldIssue } from '../errors'
 import { toQualtricsDate } from './format-date'
+import { isPlainObject } from '../is-plain-object'
 import { issue } from './issue'
 
 export interface FieldCheck {
@@ -20,8 +21,8 @@ export interface FieldCheck {
 
 const ID_PREFIXES: Record<string, string> = { directoryId: 'POOL_', mailingListId: 'CG_', contactId: 'CID_' }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  !!v && typeof v == 'object' && !Array.isArray(v)
+// As in mappings: a date, an array or a class instance is not an object field's value.
+const isObject = isPlainObject
 
 /** Checks `raw` against the fields of `action`; never throws. */
 export function checkFields(action: ActionKey, raw: unknown): FieldCheck {

@@ -7,13 +7,11 @@ export function toQualtricsDate(value: unknown): string | undefined {
   if (typeof value == 'string' && /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(value))
     value = value.replace(' ', 'T') + 'Z'
   const date =
-    value instanceof Date
-      ? value
-      : typeof value === 'number' || typeof value === 'string'
-        ? new Date(value)
-        : undefined
-  // toISOString throws on years beyond ±275760, so check the range through the time value first.
-  if (!date || !(Math.abs(date.getTime()) <= 8.64e15)) return undefined
+    value instanceof Date || typeof value == 'number' || typeof value == 'string'
+      ? new Date(value)
+      : undefined
+  // toISOString throws on an invalid date; a valid one is always within its range (±275760 years).
+  if (!date || isNaN(+date)) return undefined
   const iso = date.toISOString()
   return iso.length === 24 ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : undefined
 }
