@@ -1,7 +1,9 @@
 // The one moment a crash can still hurt: the proxy has sent a write, Qualtrics has applied it, and the
 // proxy dies (SIGKILL) before it records the delivery. Made deterministic here: the sandbox applies
 // each write and then holds the answer, the proxy is killed while it waits, and a new proxy on the same
-// SQLite file takes the work over once the dead one's lease expires.
+// SQLite file takes the work over once the dead one's lease expires. Then the same with two identical
+// purchases (one buyer, instant and data; two events): the re-send check must count the transaction
+// written before the crash as one item's only.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +21,7 @@ import {
   relayConfig,
   request,
   resultsOf,
+  type BatchItem,
   targetOf,
   waitFor,
   WRITE_KEY,
@@ -30,17 +33,47 @@ let dir: string
 let current: ChildProxy | undefined
 const ids = { contact: 'crash-contact-1', purchase: 'crash-purchase-1', workflow: 'crash-workflow-1' }
 
+/** A proxy's config and environment on `sandbox` and one SQLite file, with answers awaited for 30 s. */
+async function proxyOn(sb: RunningSandbox, storagePath: string) {
+  const config = relayConfig(targetOf(sb), {
+    port: await freePort(),
+    storagePath,
+    delivery: { ...QUICK_DELIVERY, requestTimeoutMs: 30_000, leaseMs: 1_500 },
+  })
+  const env = { QUALTRICS_API_TOKEN: sb.token, QUALTRICS_BASE_URL: sb.url, RELAY_ADMIN_TOKEN: ADMIN_TOKEN }
+  return { config, env }
+}
+
+/** Creates the contact `extRef` in the sandbox, so a transaction for it needs no contact create. */
+async function createBuyer(sb: RunningSandbox, extRef: string): Promise<void> {
+  const created = await request(`${sb.url}/API/v3/directories/${sb.directoryId}/contacts`, {
+    method: 'POST',
+    headers: { 'X-API-TOKEN': sb.token, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ extRef, email: `${extRef}@example.com` }),
+  })
+  expect(created.status).toBe(200)
+}
+
+/** Waits until every item of `messageId` is delivered, asking the proxy at `base`. */
+function delivered(base: string, messageId: string): Promise<true> {
+  return waitFor(
+    `${messageId} to be delivered`,
+    async () => {
+      const status = await request(`${base}/v1/messages/${messageId}?writeKey=${WRITE_KEY}`)
+      const items = (status.json as { items?: { state: string }[] } | undefined)?.items ?? []
+      return items.length > 0 && items.every((i) => i.state === 'delivered') ? true : undefined
+    },
+    20_000,
+    100,
+  )
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'relay-crash-'))
   sandbox = await startSandbox({ randomSeed: 7 })
   const target = targetOf(sandbox)
   // The buyer exists already, so the transaction needs no contact create (which is held below).
-  const created = await request(`${sandbox.url}/API/v3/directories/${sandbox.directoryId}/contacts`, {
-    method: 'POST',
-    headers: { 'X-API-TOKEN': sandbox.token, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ extRef: 'crash-buyer', email: 'crash-buyer@example.com' }),
-  })
-  expect(created.status).toBe(200)
+  await createBuyer(sandbox, 'crash-buyer')
 
   // Every write is applied, then its answer is held for 20 s (longer than the proxy lives).
   sandbox.setFaults(
@@ -52,16 +85,7 @@ beforeAll(async () => {
       times: 1,
     })),
   )
-  const config = relayConfig(target, {
-    port: await freePort(),
-    storagePath: join(dir, 'relay.db'),
-    delivery: { ...QUICK_DELIVERY, requestTimeoutMs: 30_000, leaseMs: 1_500 },
-  })
-  const env = {
-    QUALTRICS_API_TOKEN: sandbox.token,
-    QUALTRICS_BASE_URL: sandbox.url,
-    RELAY_ADMIN_TOKEN: ADMIN_TOKEN,
-  }
+  const { config, env } = await proxyOn(sandbox, join(dir, 'relay.db'))
 
   const first = spawnProxy({ dir, config, env })
   current = first
@@ -92,18 +116,7 @@ beforeAll(async () => {
   const second = spawnProxy({ dir, config, env })
   current = second
   await second.ready()
-  for (const id of Object.values(ids)) {
-    await waitFor(
-      `${id} to be delivered`,
-      async () => {
-        const status = await request(`${second.url}/v1/messages/${id}?writeKey=${WRITE_KEY}`)
-        const items = (status.json as { items?: { state: string }[] } | undefined)?.items ?? []
-        return items.length > 0 && items.every((i) => i.state === 'delivered') ? true : undefined
-      },
-      20_000,
-      100,
-    )
-  }
+  for (const id of Object.values(ids)) await delivered(second.url, id)
   second.kill('SIGTERM')
   await second.exited
   current = undefined
@@ -149,5 +162,76 @@ describe('a proxy killed after a write was applied and before its answer arrived
     )
     expect(transactions).toBe(1)
     expect(runs.length).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('two identical purchases: one written before a crash, the other failing after it without being written', () => {
+  let twins: RunningSandbox
+  let twinDir: string
+  let twinProxy: ChildProxy | undefined
+  /** One buyer, one instant, one set of data: two events whose transactions are alike but for the key. */
+  const twin = (messageId: string): BatchItem => {
+    const item = purchaseItem(targetOf(twins), messageId, 'twin-buyer')
+    return { ...item, payload: { ...item.payload, transactionData: { sku: 'mug', total: 12 } } }
+  }
+
+  beforeAll(async () => {
+    twinDir = mkdtempSync(join(tmpdir(), 'relay-twins-'))
+    twins = await startSandbox({ randomSeed: 8 })
+    await createBuyer(twins, 'twin-buyer')
+    const { config, env } = await proxyOn(twins, join(twinDir, 'relay.db'))
+
+    // The first purchase is written, its answer held, and the proxy killed while it waits.
+    twins.setFaults([
+      { kind: 'timeout', ms: 20_000, afterWrite: true, route: 'createTransactions', times: 1 },
+    ])
+    const first = spawnProxy({ dir: twinDir, config, env })
+    twinProxy = first
+    await first.ready()
+    await postBatch(first.url, [twin('twin-a')])
+    await waitFor(
+      'the first purchase to be written',
+      () => (twins.inspect().transactions.length > 0 ? true : undefined),
+      20_000,
+    )
+    first.kill('SIGKILL')
+    await first.exited
+
+    // The next proxy takes it over, finds it written and claims it. Then the second purchase's write
+    // fails without being applied (500), and its re-send check finds the first one's transaction.
+    const second = spawnProxy({ dir: twinDir, config, env })
+    twinProxy = second
+    await second.ready()
+    await delivered(second.url, 'twin-a')
+    twins.setFaults([
+      { kind: 'http-error', status: 500, afterWrite: false, route: 'createTransactions', times: 1 },
+    ])
+    await postBatch(second.url, [twin('twin-b')])
+    await delivered(second.url, 'twin-b')
+    second.kill('SIGTERM')
+    await second.exited
+    twinProxy = undefined
+  }, 120_000)
+
+  afterAll(async () => {
+    twinProxy?.kill('SIGKILL')
+    await twinProxy?.exited
+    await twins?.close()
+    if (twinDir) rmSync(twinDir, { recursive: true, force: true })
+  })
+
+  it('matches the written transaction to one of them only and sends the other: two transactions, one per key', ({
+    task,
+  }) => {
+    const s = twins.inspect()
+    const writes = Object.values(s.transactionKeyCounts)
+    figure(task, 'transactions', 'transactions of the buyer', s.transactions.length)
+    figure(task, 'keys', 'keys written', writes.length)
+    note(
+      task,
+      'Qualtrics lists no transaction keys, so after an ambiguous failure a transaction is matched by list, instant and data, and identical transactions of two events match each other’s. Each transaction is claimed by one item in the store (by the item whose delivery recorded its id, or whose re-send check matched it first), and an identical item finds it taken and is sent. Before the claims, the second purchase here settled on the first one’s transaction and was never sent. Left open: in the moment between Qualtrics applying a write and the proxy recording it, an identical item’s re-send check could still take that transaction.',
+    )
+    expect(s.transactions).toHaveLength(2)
+    expect(writes).toEqual([1, 1])
   })
 })

@@ -133,9 +133,10 @@ const MIGRATIONS: readonly (readonly [number, (s: string) => string])[] = [
     );
     `,
   ],
-  // 4: listed Qualtrics transactions claimed by items (the re-send check after an ambiguous failure):
-  // the primary key lets one item count a transaction as its write, whichever instance asks. Rows go
-  // with their item when delivered items are pruned.
+  // 4: Qualtrics transactions claimed by items: the primary key lets one item count a transaction as
+  // its write, whichever instance asks. A delivered item claims the id in its result; the re-send check
+  // after an ambiguous failure claims the listed transaction it matched. Rows go with their item when
+  // delivered items are pruned (by item_id). Items delivered before claim theirs here.
   [
     4,
     (s) => `
@@ -146,6 +147,13 @@ const MIGRATIONS: readonly (readonly [number, (s: string) => string])[] = [
       claimed_at bigint NOT NULL,
       PRIMARY KEY (directory_id, transaction_id)
     );
+    CREATE INDEX transaction_claims_item ON ${s}.transaction_claims (item_id);
+    INSERT INTO ${s}.transaction_claims (directory_id, transaction_id, item_id, claimed_at)
+    SELECT payload->>'directoryId', result->>'transactionId', id, updated_at FROM ${s}.items
+    WHERE state = 'delivered' AND json_typeof(payload->'directoryId') = 'string'
+      AND jsonb_typeof(result->'transactionId') = 'string'
+    ORDER BY updated_at, id
+    ON CONFLICT DO NOTHING;
     `,
   ],
 ]

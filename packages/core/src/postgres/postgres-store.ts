@@ -20,7 +20,6 @@ import type {
   ContactCacheEntry,
   DeadLetterQuery,
   DeliveryStore,
-  ItemState,
   NewItem,
   StateCounts,
   StoredItem,
@@ -93,10 +92,20 @@ function statements(schema: string) {
             FOR UPDATE SKIP LOCKED) AS due
       WHERE i.id = due.id
       RETURNING i.*, due.was_due`,
+    // $5: the transaction id of the result, claimed for the item in the same statement (see
+    // DeliveryStore.markDelivered); the count is of the rows settled.
     deliver: `
-      UPDATE ${items} SET state = 'delivered', ${settled}, due_at = NULL, updated_at = $3, delivered_at = $3,
-                          result = $4::jsonb
-      WHERE ${owned}`,
+      WITH settled AS (
+        UPDATE ${items} SET state = 'delivered', ${settled}, due_at = NULL, updated_at = $3, delivered_at = $3,
+                            result = $4::jsonb
+        WHERE ${owned}
+        RETURNING id, payload->>'directoryId' AS directory_id
+      ), claimed AS (
+        INSERT INTO ${claims} (directory_id, transaction_id, item_id, claimed_at)
+        SELECT directory_id, $5, id, $3 FROM settled WHERE $5::text IS NOT NULL AND directory_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+      )
+      SELECT count(*)::int AS n FROM settled`,
     retry: `
       UPDATE ${items} SET state = 'pending', ${settled}, due_at = $4, next_attempt_at = $4, updated_at = $3,
                           attempts = $5, last_error = $6::jsonb
@@ -121,21 +130,32 @@ function statements(schema: string) {
     nextDue: `SELECT min(due_at) AS at FROM ${items} WHERE due_at IS NOT NULL`,
     // Unsettled rows are the ones with a due time (items_due); O(unsettled), read once per scrape.
     oldestPending: `SELECT min(created_at) AS at FROM ${items} WHERE due_at IS NOT NULL`,
-    counts: `SELECT state, count(*) AS n FROM ${items} GROUP BY state`,
+    // Read on each metrics scrape. Each state through its own partial index rather than a GROUP BY
+    // over the heap: unsettled rows through items_due (few), dead and delivered by index-only scans of
+    // items_dead and items_delivered (narrow: no payloads). Delivered stays O(delivered until pruned),
+    // but reads ~1/19 of the pages (100k rows: 276 vs 5,322; docs/postgres-store.md).
+    counts: `
+      SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+             count(*) FILTER (WHERE state = 'leased') AS leased,
+             (SELECT count(*) FROM ${items} WHERE state = 'delivered') AS delivered,
+             (SELECT count(*) FROM ${items} WHERE state = 'dead') AS dead
+      FROM ${items} WHERE due_at IS NOT NULL`,
     getContact: `SELECT contact_id FROM ${contacts} WHERE key = $1 AND expires_at > $2`,
     putContacts: `
       INSERT INTO ${contacts} (key, contact_id, expires_at)
       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
       ON CONFLICT (key) DO UPDATE SET contact_id = excluded.contact_id, expires_at = excluded.expires_at`,
     deleteContacts: `DELETE FROM ${contacts} WHERE key = ANY($1::text[])`,
+    // A chunk of delivered rows past retention, with their transaction claims; the count is of items.
     pruneItems: `
-      DELETE FROM ${items} WHERE id IN (
-        SELECT id FROM ${items} WHERE state = 'delivered' AND updated_at < $1 LIMIT ${PRUNE_CHUNK}
-        FOR UPDATE SKIP LOCKED)`,
+      WITH gone AS (
+        DELETE FROM ${items} WHERE id IN (
+          SELECT id FROM ${items} WHERE state = 'delivered' AND updated_at < $1 LIMIT ${PRUNE_CHUNK}
+          FOR UPDATE SKIP LOCKED)
+        RETURNING id
+      ), dropped AS (DELETE FROM ${claims} WHERE item_id IN (SELECT id FROM gone))
+      SELECT count(*)::int AS n FROM gone`,
     pruneContacts: `DELETE FROM ${contacts} WHERE expires_at <= $1`,
-    // Claims live as long as their item; the table holds only re-send checks' claims, so a scan is cheap.
-    pruneClaims: `
-      DELETE FROM ${claims} AS c WHERE NOT EXISTS (SELECT 1 FROM ${items} AS i WHERE i.id = c.item_id)`,
     // Insert or read the holder in one statement. DO UPDATE (a no-op) rather than DO NOTHING: it locks
     // and returns the existing row even when its insert committed after this statement's snapshot,
     // where a second SELECT in the statement would not see it. Conflicts are rare (a retry, or two
@@ -220,6 +240,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   }
   const changed = async (what: string, text: string, values: unknown[]) =>
     (await query(what, text, values)).rowCount ?? 0
+  /** For statements that change rows in a CTE and answer how many in one row (`n`). */
+  const counted = async (what: string, text: string, values: unknown[]) =>
+    (await query<{ n: number }>(what, text, values)).rows[0]?.n ?? 0
 
   return {
     async accept(items, now): Promise<AcceptResult[]> {
@@ -255,11 +278,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
 
     markDelivered: async (id, owner, now, result) =>
-      (await changed('mark an item delivered', sql.deliver, [
+      (await counted('mark an item delivered', sql.deliver, [
         id,
         owner,
         now,
         result === undefined ? null : jsonb(result),
+        result?.transactionId ?? null,
       ])) === 1,
 
     scheduleRetry: async (id, owner, update) =>
@@ -313,10 +337,14 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
 
     async counts() {
-      const counts: StateCounts = { pending: 0, leased: 0, delivered: 0, dead: 0 }
-      const { rows } = await query<{ state: ItemState; n: number }>('count items', sql.counts)
-      for (const row of rows) counts[row.state] = row.n
-      return counts
+      const { rows } = await query<StateCounts>('count items', sql.counts)
+      const [row] = rows
+      return {
+        pending: row?.pending ?? 0,
+        leased: row?.leased ?? 0,
+        delivered: row?.delivered ?? 0,
+        dead: row?.dead ?? 0,
+      }
     },
 
     async claimListedTransaction({ directoryId, transactionId, itemId, now }) {
@@ -356,11 +384,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     async prune({ deliveredBefore, now }) {
       let items = 0
       for (;;) {
-        const n = await changed('prune delivered items', sql.pruneItems, [deliveredBefore])
+        const n = await counted('prune delivered items', sql.pruneItems, [deliveredBefore])
         items += n
         if (n < PRUNE_CHUNK) break
       }
-      if (items > 0) await changed('prune transaction claims', sql.pruneClaims, [])
       const contacts = await changed('prune the contact cache', sql.pruneContacts, [now])
       return { items, contacts }
     },

@@ -43,7 +43,8 @@ const ITEM_INDEXES = `
   CREATE INDEX items_legacy ON items (message_id, mapping_id, source) WHERE legacy_id = 1;
 `
 
-// 4: listed Qualtrics transactions claimed by items (the re-send check): one item per transaction.
+// 4: Qualtrics transactions claimed by items, one item per transaction: by a delivered item (the id
+// in its result) and by the re-send check. Pruned with their items (by item_id).
 const TRANSACTION_CLAIMS = `
   CREATE TABLE transaction_claims (
     directory_id TEXT NOT NULL,
@@ -52,6 +53,7 @@ const TRANSACTION_CLAIMS = `
     claimed_at INTEGER NOT NULL,
     PRIMARY KEY (directory_id, transaction_id)
   ) STRICT, WITHOUT ROWID;
+  CREATE INDEX transaction_claims_item ON transaction_claims (item_id);
 `
 
 /** Everything a new file gets: the schema as of SQLITE_SCHEMA_VERSION. */
@@ -92,7 +94,20 @@ const MIGRATIONS: readonly (readonly [number, string])[] = [
     ${ITEM_INDEXES}
     `,
   ],
-  [4, TRANSACTION_CLAIMS],
+  // 4: the transactions that items delivered before report are theirs from the start.
+  [
+    4,
+    `
+    ${TRANSACTION_CLAIMS}
+    INSERT INTO transaction_claims (directory_id, transaction_id, item_id, claimed_at)
+      SELECT json_extract(payload, '$.directoryId'), json_extract(result, '$.transactionId'), id, updated_at
+      FROM items
+      WHERE state = 'delivered' AND json_type(payload, '$.directoryId') = 'text'
+        AND json_type(result, '$.transactionId') = 'text'
+      ORDER BY updated_at, id
+    ON CONFLICT DO NOTHING;
+    `,
+  ],
 ]
 
 /** Brings the file to SQLITE_SCHEMA_VERSION in one transaction; refuses a newer file. */

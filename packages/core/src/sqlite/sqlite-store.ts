@@ -128,6 +128,12 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
   const deliverItem = db.prepare(`
     UPDATE items SET state = 'delivered', lease_owner = NULL, lease_until = NULL, updated_at = @now,
                      delivered_at = @now, result = @result ${owned}`)
+  // The transaction a delivered item reports is its own (see DeliveryStore.markDelivered).
+  const claimDelivered = db.prepare(`
+    INSERT INTO transaction_claims (directory_id, transaction_id, item_id, claimed_at)
+    SELECT json_extract(payload, '$.directoryId'), @transactionId, id, @now FROM items
+    WHERE id = @id AND json_type(payload, '$.directoryId') = 'text'
+    ON CONFLICT DO NOTHING`)
   const retryItem = db.prepare(`
     UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = @now,
                      next_attempt_at = @nextAttemptAt, attempts = @attempts, last_error = @error ${owned}`)
@@ -179,9 +185,10 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
   const deleteContact = db.prepare(`DELETE FROM contacts WHERE key = ?`)
   const pruneItems = db.prepare(`DELETE FROM items WHERE state = 'delivered' AND updated_at < ?`)
   const pruneContacts = db.prepare(`DELETE FROM contacts WHERE expires_at <= ?`)
-  // Claims live as long as their item; the table holds only re-send checks' claims, so a scan is cheap.
+  // Claims live as long as their item.
   const pruneClaims = db.prepare(`
-    DELETE FROM transaction_claims WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.id = item_id)`)
+    DELETE FROM transaction_claims
+    WHERE item_id IN (SELECT id FROM items WHERE state = 'delivered' AND updated_at < ?)`)
   const insertClaim = db.prepare(`
     INSERT INTO transaction_claims (directory_id, transaction_id, item_id, claimed_at)
     VALUES (@directoryId, @transactionId, @itemId, @now) ON CONFLICT DO NOTHING`)
@@ -249,9 +256,15 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     return row.item_id === claim.itemId
   }
   const pruneAll = db.transaction((deliveredBefore: number, now: number) => {
-    const items = pruneItems.run(deliveredBefore).changes
-    if (items > 0) pruneClaims.run()
-    return { items, contacts: pruneContacts.run(now).changes }
+    pruneClaims.run(deliveredBefore)
+    return { items: pruneItems.run(deliveredBefore).changes, contacts: pruneContacts.run(now).changes }
+  })
+  const deliverOne = db.transaction((id: string, owner: string, now: number, result?: ItemResult) => {
+    const json = result === undefined ? null : JSON.stringify(result)
+    if (deliverItem.run({ id, owner, now, result: json }).changes !== 1) return false
+    if (result?.transactionId !== undefined)
+      claimDelivered.run({ id, transactionId: result.transactionId, now })
+    return true
   })
 
   let closed = false
@@ -330,12 +343,7 @@ export function createSqliteStore(options: SqliteStoreOptions): DeliveryStore {
     accept: (items, now) => write('accept items', () => acceptMany(items, now)),
     claim: (options) => step('claim items', () => (options.limit <= 0 ? [] : claimMany.immediate(options))),
     markDelivered: (id, owner, now, result?: ItemResult) =>
-      write(
-        'mark an item delivered',
-        () =>
-          deliverItem.run({ id, owner, now, result: result === undefined ? null : JSON.stringify(result) })
-            .changes === 1,
-      ),
+      write('mark an item delivered', () => deliverOne(id, owner, now, result)),
     scheduleRetry: (id, owner, update: RetryUpdate) =>
       write(
         'schedule a retry',

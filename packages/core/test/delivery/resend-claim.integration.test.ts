@@ -57,6 +57,21 @@ function engineOn(store: DeliveryStore, owner: string): DeliveryEngine {
   return createDeliveryEngine({ client, store, clock, owner, random: () => 0.5, retryBaseMs: 500 })
 }
 
+/** Two engines, each with a store (a pool) of its own, on one PostgreSQL schema. */
+async function onTwoPostgresEngines(
+  schema: string,
+  run: (first: DeliveryEngine, second: DeliveryEngine) => Promise<void>,
+): Promise<void> {
+  const stores = await Promise.all([1, 2].map(() => createPostgresStore({ url: db.url, schema })))
+  const [e1, e2] = stores.map((store, i) => engineOn(store, `e${i + 1}`))
+  try {
+    await run(e1!, e2!)
+  } finally {
+    await Promise.all([e1!.stop(), e2!.stop()])
+    await Promise.all(stores.map((store) => store.close()))
+  }
+}
+
 async function statusOf(engine: DeliveryEngine, messageId: string) {
   const [status] = await engine.status(messageId)
   if (status === undefined) throw new Error(`no item for ${messageId}`)
@@ -109,6 +124,34 @@ async function twoIdenticalResends(
   expect(transactions.map((t) => t.contactId)).toEqual([written!.contactId, written!.contactId])
 }
 
+/** A delivered cleanly (its transaction id from the answer); then B, identical, fails without being
+ * written, and its re-send check finds A's transaction. */
+async function afterACleanDelivery(first: DeliveryEngine, second: DeliveryEngine): Promise<void> {
+  await first.enqueue([purchase('twin-a')])
+  await first.flush()
+  const [written] = sb.inspect().transactions
+  expect(await statusOf(first, 'twin-a')).toMatchObject({
+    state: 'delivered',
+    result: { transactionId: written!.id },
+  })
+  sb.setFaults([
+    { route: 'createTransactions', kind: 'http-error', status: 500, afterWrite: false, times: 1 },
+  ])
+  await second.enqueue([purchase('twin-b')])
+  await second.flush()
+  sb.setFaults([])
+  const b = await statusOf(second, 'twin-b')
+  expect(b).toMatchObject({ state: 'pending', lastError: { possiblyWritten: true } })
+  clock.advanceTo(b.nextAttemptAt)
+  await second.flush()
+  const transactions = sb.inspect().transactions
+  expect(transactions).toHaveLength(2)
+  expect(await statusOf(second, 'twin-b')).toMatchObject({
+    state: 'delivered',
+    result: { transactionId: transactions[1]!.id },
+  })
+}
+
 describe('two identical transactions re-sent after ambiguous failures', () => {
   it('one engine: the written one is matched once, the other is sent', async () => {
     const engine = engineOn(createMemoryStore(), 'solo')
@@ -159,16 +202,18 @@ describe('two identical transactions re-sent after ambiguous failures', () => {
   })
 
   it('two engines on one PostgreSQL database: the second does not count the first’s transaction', async () => {
-    const [storeA, storeB] = await Promise.all(
-      ['e1', 'e2'].map(() => createPostgresStore({ url: db.url, schema: 'resend_claim' })),
-    )
-    const e1 = engineOn(storeA!, 'e1')
-    const e2 = engineOn(storeB!, 'e2')
-    try {
-      await twoIdenticalResends(e1, e2)
-    } finally {
-      await Promise.all([e1.stop(), e2.stop()])
-      await Promise.all([storeA!.close(), storeB!.close()])
-    }
+    await onTwoPostgresEngines('resend_claim', twoIdenticalResends)
+  })
+})
+
+describe('an identical transaction re-sent after one was delivered without a failure', () => {
+  it('one engine: the delivered transaction is its item’s, the other is sent', async () => {
+    const engine = engineOn(createMemoryStore(), 'solo')
+    await afterACleanDelivery(engine, engine)
+    await engine.stop()
+  })
+
+  it('two engines on one PostgreSQL database', async () => {
+    await onTwoPostgresEngines('resend_after_clean', afterACleanDelivery)
   })
 })

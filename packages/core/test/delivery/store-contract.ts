@@ -350,6 +350,35 @@ export function describeStoreContract(
         expect(granted.filter(Boolean)).toHaveLength(1)
       }))
 
+    it('claims the transaction a delivered item reports for that item, in its directory', () =>
+      withStore(async (store) => {
+        const purchase = (messageId: string) =>
+          item(messageId, 'm1', {
+            action: 'upsertContactTransaction',
+            payload: {
+              directoryId: 'POOL_1',
+              mailingListId: 'CG_1',
+              extRef: 'u1',
+              transactionDate: '2024-05-01 12:00:00',
+              transactionData: { sku: 'mug' },
+            },
+          })
+        await store.accept([purchase('a'), purchase('b'), item('w')], T0)
+        const claimed = await store.claim({ now: T0, limit: 3, leaseMs: LEASE, owner: 'e1' })
+        const id = (m: string) => claimed.find((c) => c.messageId === m)!.id
+        await store.markDelivered(id('a'), 'e1', T0, { contactId: 'CID_1', transactionId: 'CTR_1' })
+        // a workflow's result names no transaction: nothing to claim
+        await store.markDelivered(id('w'), 'e1', T0, { status: 200 })
+        const claim = (itemId: string, directoryId = 'POOL_1') =>
+          store.claimListedTransaction({ directoryId, transactionId: 'CTR_1', itemId, now: T0 })
+        expect(await claim(id('b'))).toBe(false)
+        expect(await claim(id('a'))).toBe(true)
+        expect(await claim(id('b'), 'POOL_2')).toBe(true)
+        // a delivery whose transaction another item holds already still settles
+        expect(await store.markDelivered(id('b'), 'e1', T0, { transactionId: 'CTR_1' })).toBe(true)
+        expect(await claim(id('a'))).toBe(true)
+      }))
+
     it('drops claims with their item when it is pruned, and keeps those of items still kept', () =>
       withStore(async (store) => {
         await store.accept([item('old'), item('kept'), item('other')], T0)

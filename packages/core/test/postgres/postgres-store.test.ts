@@ -179,19 +179,35 @@ describe('createPostgresStore', () => {
     }
   })
 
-  it('upgrades a schema of version 3 (before transaction claims) in place', async () => {
+  it('upgrades a schema of version 3 in place: transactions delivered before are claimed by their items', async () => {
     const schema = freshSchema()
+    const purchase = (messageId: string): NewItem =>
+      ({
+        ...workflow(messageId),
+        action: 'upsertContactTransaction',
+        payload: {
+          directoryId: 'POOL_1',
+          extRef: 'u1',
+          transactionDate: '2024-05-01 12:00:00',
+          transactionData: {},
+        },
+      }) as NewItem
     const before = await createPostgresStore({ url: db.url, schema })
-    await before.accept([workflow('queued')], T0)
+    await before.accept([purchase('sent'), purchase('queued')], T0)
+    await before.claim({ now: T0, limit: 2, leaseMs: LEASE, owner: 'e' })
+    expect(await before.markDelivered(purchase('sent').id, 'e', T0, { transactionId: 'CTR_1' })).toBe(true)
     await before.close()
+    // as version 3 left it: no claims table
     await admin.query(
       `DROP TABLE ${schema}.transaction_claims; DELETE FROM ${schema}.migrations WHERE version >= 4`,
     )
     const store = await createPostgresStore({ url: db.url, schema })
     try {
-      const claim = { directoryId: 'POOL_1', transactionId: 'CTR_1', itemId: workflow('queued').id, now: T0 }
-      expect(await store.claimListedTransaction(claim)).toBe(true)
-      expect(await store.counts()).toMatchObject({ pending: 1 })
+      const claim = (itemId: string, transactionId: string) =>
+        store.claimListedTransaction({ directoryId: 'POOL_1', transactionId, itemId, now: T0 })
+      expect(await claim(purchase('queued').id, 'CTR_1')).toBe(false)
+      expect(await claim(purchase('sent').id, 'CTR_1')).toBe(true)
+      expect(await claim(purchase('queued').id, 'CTR_2')).toBe(true)
     } finally {
       await store.close()
     }

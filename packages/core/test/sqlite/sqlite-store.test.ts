@@ -209,6 +209,34 @@ describe('createSqliteStore', () => {
     db.close()
   })
 
+  it('claims, on upgrade to schema 4, the transactions that items delivered before report', async () => {
+    const path = freshFile()
+    const old = new Database(path)
+    old.exec(SCHEMA_V1)
+    old.pragma('user_version = 1')
+    const insert = old.prepare(`
+      INSERT INTO items (id, message_id, mapping_id, action, payload, source, state, attempts, created_at,
+                         updated_at, next_attempt_at, result)
+      VALUES (?, ?, 'm1', 'upsertContactTransaction', ?, NULL, ?, 1, ${T0}, ${T0}, ${T0}, ?)`)
+    const payload = JSON.stringify({
+      directoryId: 'POOL_1',
+      extRef: 'u1',
+      transactionDate: '2024-05-01 12:00:00',
+    })
+    const id = (messageId: string) => deriveItemId({ messageId, mappingId: 'm1' })
+    insert.run(id('sent'), 'sent', payload, 'delivered', JSON.stringify({ transactionId: 'CTR_1' }))
+    insert.run(id('queued'), 'queued', payload, 'pending', null)
+    old.close()
+
+    const store = createSqliteStore({ path })
+    const claim = (itemId: string, transactionId: string) =>
+      store.claimListedTransaction({ directoryId: 'POOL_1', transactionId, itemId, now: T0 })
+    expect(await claim(id('queued'), 'CTR_1')).toBe(false)
+    expect(await claim(id('sent'), 'CTR_1')).toBe(true)
+    expect(await claim(id('queued'), 'CTR_2')).toBe(true)
+    await store.close()
+  })
+
   it('gives a new file the same tables, columns and indexes as a file upgraded from schema 1', async () => {
     const fresh = freshFile()
     const upgraded = freshFile()

@@ -17,6 +17,7 @@ import type {
 } from './types'
 import { messageOf, StoreError } from './errors'
 import { markReclaimed } from './reclaim'
+import { deliveredTransaction } from './transaction-claims'
 
 /** Creates a DeliveryStore that keeps everything in this process's memory. */
 export function createMemoryStore(): DeliveryStore {
@@ -25,8 +26,9 @@ export function createMemoryStore(): DeliveryStore {
   /** When each pending or leased item is due (pending: next attempt; leased: lease end). */
   const schedule = createSchedule()
   const contacts = new Map<string, { contactId: string; expiresAt: number }>()
-  /** Listed transactions claimed by items: `directoryId \u001f transactionId` → item id. */
+  /** Transactions claimed by items: `directoryId \u001f transactionId` → item id, and back. */
   const transactionClaims = new Map<string, string>()
+  const claimsOf = new Map<string, string[]>()
   const stateCounts: StateCounts = { pending: 0, leased: 0, delivered: 0, dead: 0 }
   let closed = false
 
@@ -45,6 +47,16 @@ export function createMemoryStore(): DeliveryStore {
   function leasedBy(id: string, owner: string): StoredItem | undefined {
     const item = items.get(id)
     return item !== undefined && item.state === 'leased' && item.leaseOwner === owner ? item : undefined
+  }
+
+  /** Claims the transaction for the item unless another holds it; true when the item holds it. */
+  function claimTransaction(directoryId: string, transactionId: string, itemId: string): boolean {
+    const key = `${directoryId}\u001f${transactionId}`
+    const holder = transactionClaims.get(key)
+    if (holder !== undefined) return holder === itemId
+    transactionClaims.set(key, itemId)
+    claimsOf.set(itemId, [...(claimsOf.get(itemId) ?? []), key])
+    return true
   }
 
   function settle(item: StoredItem, now: number): void {
@@ -122,6 +134,8 @@ export function createMemoryStore(): DeliveryStore {
       setState(item, 'delivered')
       item.deliveredAt = now
       if (result !== undefined) item.result = { ...result }
+      const claim = deliveredTransaction(item)
+      if (claim !== undefined) claimTransaction(claim.directoryId, claim.transactionId, id)
       schedule.delete(id)
       return true
     },
@@ -244,10 +258,7 @@ export function createMemoryStore(): DeliveryStore {
 
     async claimListedTransaction({ directoryId, transactionId, itemId }: TransactionClaim): Promise<boolean> {
       check()
-      const key = `${directoryId}\u001f${transactionId}`
-      const holder = transactionClaims.get(key)
-      if (holder === undefined) transactionClaims.set(key, itemId)
-      return (holder ?? itemId) === itemId
+      return claimTransaction(directoryId, transactionId, itemId)
     },
 
     async getContact(key: string, now: number): Promise<string | undefined> {
@@ -278,14 +289,13 @@ export function createMemoryStore(): DeliveryStore {
         if (item.state !== 'delivered' || item.updatedAt >= deliveredBefore) continue
         items.delete(id)
         stateCounts.delivered--
+        for (const key of claimsOf.get(id) ?? []) transactionClaims.delete(key)
+        claimsOf.delete(id)
         const ids = byMessage.get(item.messageId)?.filter((x) => x !== id) ?? []
         if (ids.length === 0) byMessage.delete(item.messageId)
         else byMessage.set(item.messageId, ids)
         prunedItems++
       }
-      // Claims live as long as their item (few: only re-send checks make them).
-      if (prunedItems > 0)
-        for (const [key, itemId] of transactionClaims) if (!items.has(itemId)) transactionClaims.delete(key)
       let prunedContacts = 0
       for (const [key, entry] of contacts) {
         if (entry.expiresAt > now) continue

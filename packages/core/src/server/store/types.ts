@@ -143,7 +143,13 @@ export interface DeliveryStore {
    * expired (their engine crashed or stalled). Oldest due first.
    */
   claim(options: ClaimOptions): Promise<StoredItem[]>
-  /** `leased` by `owner` → `delivered`. Returns false (and changes nothing) when the lease was lost. */
+  /**
+   * `leased` by `owner` → `delivered`. Returns false (and changes nothing) when the lease was lost. When
+   * `result.transactionId` is set (and the payload names its `directoryId`), the item claims that
+   * transaction in the same step, as `claimListedTransaction` would (kept by whoever held it first): a
+   * transaction written without a failure is its item's, so no identical item's re-send check can count
+   * it as its own.
+   */
   markDelivered(id: string, owner: string, now: number, result?: ItemResult): Promise<boolean>
   /** `leased` by `owner` → `pending`, due at `nextAttemptAt`. Returns false when the lease was lost. */
   scheduleRetry(id: string, owner: string, update: RetryUpdate): Promise<boolean>
@@ -173,7 +179,7 @@ export interface DeliveryStore {
    * process asks. True when `itemId` holds the claim (claimed now, or by this item before: a retry after
    * a lost lease or a crash finds its own claim); false when another item holds it, and the engine tries
    * the next matching transaction. One atomic step. A claim lives as long as its item: `prune` drops it
-   * with the delivered item.
+   * with the delivered item. (Delivered items claim their transactions too: see `markDelivered`.)
    */
   claimListedTransaction(claim: TransactionClaim): Promise<boolean>
   /** The cached contact id for `key`, unless expired at `now`. */
