@@ -1,6 +1,5 @@
 // The proxy under test: its configuration, mapped items as the browser plugin sends them, and the HTTP
 // calls a plugin or an operator makes. Every address is 127.0.0.1.
-import { createServer } from 'node:net'
 import type { MappingInput } from '@qualtrics-relay/core'
 import type { RunningSandbox } from '@qualtrics-relay/sandbox'
 
@@ -234,17 +233,7 @@ export async function listDeadLetters(base: string): Promise<DeadLetter[]> {
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
+export { freeLoopbackPort as freePort } from '../../test-support/free-port'
 
 /** Polls `check` every `everyMs` until it returns something other than undefined; throws after `timeoutMs`. */
 export async function waitFor<T>(

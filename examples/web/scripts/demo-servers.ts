@@ -1,6 +1,6 @@
 // Starts the whole demo in one process: the proxy (which, in sandbox mode, starts the sandbox in-process)
 // and the Vite dev server for the site. Used by `pnpm start` (fixed ports) and the end-to-end test
-// (free ports).
+// (free ports); `pnpm start:cluster` (cluster/) starts the same site with `startSite`.
 import { isAbsolute, resolve } from 'node:path'
 import {
   DEMO_CONFIG,
@@ -11,7 +11,7 @@ import {
   type ProxyConfig,
   type RunningServer,
 } from '@qualtrics-relay/proxy'
-import { createServer, type ViteDevServer } from 'vite'
+import { createServer } from 'vite'
 import { createViteOptions, exposeSiteEnv, type SiteEnv } from './vite-options'
 
 export interface DemoOptions {
@@ -84,11 +84,66 @@ function readProxyConfig(options: DemoOptions, siteOrigins: readonly string[]): 
   )
 }
 
+/** The origins a page of the site has when it listens on `host:port` (127.0.0.1 is also localhost). */
+export function siteOriginsOf(host: string, port: number): string[] {
+  const origin = `http://${host}:${port}`
+  return host === '127.0.0.1' ? [origin, `http://localhost:${port}`] : [origin]
+}
+
+export interface SiteServerOptions {
+  host: string
+  port: number
+  /** What the page is told (proxy, write key, sandbox, cluster). */
+  site: SiteEnv
+  /** The sandbox whose inspection API the page reads under `/__sandbox`. */
+  sandboxUrl?: string
+  /** The launcher's panel API the page reads under `/__cluster` (`pnpm start:cluster`). */
+  clusterUrl?: string
+  viteLogLevel?: 'info' | 'warn' | 'error' | 'silent'
+  watch?: boolean
+  overrideSiteEnv?: boolean
+}
+
+export interface RunningSite {
+  /** `http://127.0.0.1:5173/` */
+  url: string
+  /** The page's origins, for the proxy's `origins`. */
+  origins: string[]
+  close(): Promise<void>
+}
+
+/** The demo site: the Vite dev server, with the page's settings exposed as VITE_* variables. */
+export async function startSite(options: SiteServerOptions): Promise<RunningSite> {
+  exposeSiteEnv(options.site, { override: options.overrideSiteEnv ?? false })
+  const vite = await createServer(
+    createViteOptions({
+      host: options.host,
+      port: options.port,
+      ...(options.sandboxUrl === undefined ? {} : { sandboxUrl: options.sandboxUrl }),
+      ...(options.clusterUrl === undefined ? {} : { clusterUrl: options.clusterUrl }),
+      ...(options.viteLogLevel ? { logLevel: options.viteLogLevel } : {}),
+      ...(options.watch === false ? { watch: false } : {}),
+    }),
+  )
+  try {
+    await vite.listen()
+  } catch (error) {
+    await vite.close()
+    throw error
+  }
+  const address = vite.httpServer?.address()
+  const port = typeof address === 'object' && address !== null ? address.port : options.port
+  return {
+    url: `http://${options.host}:${port}/`,
+    origins: siteOriginsOf(options.host, port),
+    close: () => vite.close(),
+  }
+}
+
 export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const host = options.host ?? '127.0.0.1'
-  const siteOrigin = `http://${host}:${options.sitePort}`
-  const siteOrigins =
-    host === '127.0.0.1' ? [siteOrigin, `http://localhost:${options.sitePort}`] : [siteOrigin]
+  const siteOrigins = siteOriginsOf(host, options.sitePort)
+  const siteOrigin = siteOrigins[0] as string
   const config = readProxyConfig(options, siteOrigins)
 
   const proxy: RunningServer = await startServer(config, {
@@ -96,7 +151,6 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     closeGraceMs: 2_000,
     ...(options.proxyLog ? { logDestination: options.proxyLog } : {}),
   })
-  let vite: ViteDevServer | undefined
   try {
     const keys = [...proxy.config.writeKeys.keys()]
     const writeKey =
@@ -110,33 +164,30 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         `write key ${writeKey} does not list the site's origin ${siteOrigin} in "origins": the proxy will refuse the page's requests`,
       )
     }
-    const site: SiteEnv = {
-      VITE_RELAY_PROXY_URL: proxy.url,
-      VITE_RELAY_WRITE_KEY: writeKey,
-      VITE_RELAY_SANDBOX: proxy.sandbox ? proxy.sandbox.url : '',
-    }
-    exposeSiteEnv(site, { override: options.overrideSiteEnv ?? false })
-    vite = await createServer(
-      createViteOptions({
-        host,
-        port: options.sitePort,
-        ...(proxy.sandbox ? { sandboxUrl: proxy.sandbox.url } : {}),
-        ...(options.viteLogLevel ? { logLevel: options.viteLogLevel } : {}),
-        ...(options.watch === false ? { watch: false } : {}),
-      }),
-    )
-    await vite.listen()
-    const server = vite
+    const site = await startSite({
+      host,
+      port: options.sitePort,
+      site: {
+        VITE_RELAY_PROXY_URL: proxy.url,
+        VITE_RELAY_WRITE_KEY: writeKey,
+        VITE_RELAY_SANDBOX: proxy.sandbox ? proxy.sandbox.url : '',
+        VITE_RELAY_CLUSTER: '',
+      },
+      ...(proxy.sandbox ? { sandboxUrl: proxy.sandbox.url } : {}),
+      ...(options.viteLogLevel ? { viteLogLevel: options.viteLogLevel } : {}),
+      ...(options.watch === false ? { watch: false } : {}),
+      ...(options.overrideSiteEnv === undefined ? {} : { overrideSiteEnv: options.overrideSiteEnv }),
+    })
     let closing: Promise<void> | undefined
     const demo: RunningDemo = {
       mode: proxy.sandbox ? 'sandbox' : 'qualtrics',
-      siteUrl: `${siteOrigin}/`,
+      siteUrl: site.url,
       proxyUrl: proxy.url,
       writeKey,
       configSource: proxy.config.source,
       warnings,
       close: () => {
-        closing ??= Promise.allSettled([server.close(), proxy.close()]).then((results) => {
+        closing ??= Promise.allSettled([site.close(), proxy.close()]).then((results) => {
           const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
           if (failed) throw failed.reason
         })
@@ -146,7 +197,6 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     if (proxy.sandbox) demo.sandboxUrl = proxy.sandbox.url
     return demo
   } catch (error) {
-    await vite?.close()
     await proxy.close()
     throw error
   }

@@ -6,10 +6,10 @@
 //
 // CHROMIUM=/path/to/chromium overrides /usr/bin/chromium.
 import { createWriteStream, mkdirSync, copyFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import type { SandboxSnapshot } from '@qualtrics-relay/sandbox'
+import { freeLoopbackPort } from '../../../test-support/free-port'
 import { startDemo, type RunningDemo } from './demo-servers'
 import { SITE_ROOT } from './vite-options'
 
@@ -60,18 +60,6 @@ class AssertionFailure extends Error {
   override readonly name = 'AssertionFailure'
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 async function snapshot(demo: RunningDemo): Promise<SandboxSnapshot> {
   const response = await fetch(`${demo.sandboxUrl}/__sandbox/state`)
   assert(response.ok, `the sandbox's state answered HTTP ${response.status}`)
@@ -120,7 +108,11 @@ async function waitForItem(
 async function main(): Promise<number> {
   mkdirSync(ARTIFACTS, { recursive: true })
   const proxyLog = createWriteStream(join(ARTIFACTS, 'e2e-proxy.log'))
-  const [sitePort, proxyPort, sandboxPort] = [await freePort(), await freePort(), await freePort()]
+  const [sitePort, proxyPort, sandboxPort] = [
+    await freeLoopbackPort(),
+    await freeLoopbackPort(),
+    await freeLoopbackPort(),
+  ]
   let demo: RunningDemo | undefined
   let browser: Browser | undefined
   const watchdog = setTimeout(() => {

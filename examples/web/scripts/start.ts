@@ -3,25 +3,16 @@
 // Ports: WEB_PORT (5173), PORT (8787, the proxy's own variable), SANDBOX_PORT (8788). See README.md for running against real Qualtrics.
 import { ConfigError } from '@qualtrics-relay/core'
 import { startDemo, type RunningDemo } from './demo-servers'
-
-function port(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    process.stderr.write(`${name} must be a port number from 1 to 65535 (Received: ${JSON.stringify(raw)})\n`)
-    process.exit(2)
-  }
-  return n
-}
+import { portFromEnv } from './env-port'
+import { stopOnSignals } from './stop-on-signals'
 
 async function main(): Promise<void> {
   let demo: RunningDemo
   try {
     demo = await startDemo({
-      sitePort: port('WEB_PORT', 5173),
-      proxyPort: port('PORT', 8787),
-      sandboxPort: port('SANDBOX_PORT', 8788),
+      sitePort: portFromEnv('WEB_PORT', 5173),
+      proxyPort: portFromEnv('PORT', 8787),
+      sandboxPort: portFromEnv('SANDBOX_PORT', 8788),
       // Request logs of the proxy are noisy next to a demo: warnings only unless asked for more. The
       // demo stays on 127.0.0.1 whatever HOST says (the site's origins are worked out for it).
       env: { ...process.env, HOST: '', RELAY_LOG_LEVEL: process.env.RELAY_LOG_LEVEL || 'warn' },
@@ -53,24 +44,7 @@ async function main(): Promise<void> {
   lines.push('', '  Press Ctrl-C to stop.', '')
   process.stdout.write(`${lines.join('\n')}\n`)
 
-  let stopping = false
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      process.stderr.write(`${signal} again: exiting without waiting\n`)
-      process.exit(1)
-    }
-    stopping = true
-    process.stdout.write('Stopping the site, the proxy and the sandbox…\n')
-    demo.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`)
-        process.exit(1)
-      },
-    )
-  }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
+  stopOnSignals('the site, the proxy and the sandbox', () => demo.close())
 }
 
 void main()

@@ -10,6 +10,8 @@ export interface SiteOptions {
   port: number
   /** The sandbox's base URL: its inspection API is served to the page under `/__sandbox`. */
   sandboxUrl?: string
+  /** `pnpm start:cluster`: the launcher's panel API, served to the page under `/__cluster`. */
+  clusterUrl?: string
   logLevel?: 'info' | 'warn' | 'error' | 'silent'
   /** Watch the sources and reload the page on a change. Default true; the end-to-end test turns it off. */
   watch?: boolean
@@ -22,6 +24,8 @@ export interface SiteEnv {
   /** In sandbox mode, the sandbox's address (its page); its inspection API is then served under
    * `/__sandbox`. Empty against real Qualtrics. */
   VITE_RELAY_SANDBOX: string
+  /** `1` under `pnpm start:cluster`: the page shows the fleet panel (its API under `/__cluster`). */
+  VITE_RELAY_CLUSTER: string
 }
 
 export function createViteOptions(options: SiteOptions): InlineConfig {
@@ -35,10 +39,14 @@ export function createViteOptions(options: SiteOptions): InlineConfig {
       port: options.port,
       strictPort: true,
       ...(options.watch === false ? { watch: null, hmr: false } : {}),
-      proxy:
-        options.sandboxUrl === undefined
+      proxy: {
+        ...(options.sandboxUrl === undefined
           ? {}
-          : { '/__sandbox': { target: options.sandboxUrl, changeOrigin: true } },
+          : { '/__sandbox': { target: options.sandboxUrl, changeOrigin: true } }),
+        ...(options.clusterUrl === undefined
+          ? {}
+          : { '/__cluster': { target: options.clusterUrl, changeOrigin: true } }),
+      },
     },
     // Pre-bundle analytics-next at start-up, so the first visit does not trigger a reload.
     optimizeDeps: { include: ['@segment/analytics-next'] },
@@ -62,5 +70,6 @@ export function exposeSiteEnv(
     VITE_RELAY_PROXY_URL: env.VITE_RELAY_PROXY_URL ?? values.VITE_RELAY_PROXY_URL,
     VITE_RELAY_WRITE_KEY: env.VITE_RELAY_WRITE_KEY ?? values.VITE_RELAY_WRITE_KEY,
     VITE_RELAY_SANDBOX: env.VITE_RELAY_SANDBOX ?? values.VITE_RELAY_SANDBOX,
+    VITE_RELAY_CLUSTER: env.VITE_RELAY_CLUSTER ?? values.VITE_RELAY_CLUSTER,
   }
 }

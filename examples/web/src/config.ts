@@ -14,6 +14,8 @@ export interface SiteConfig {
   flushIntervalMs: number
   /** `?debug`: the plugin logs what it does to the console. */
   debug: boolean
+  /** Under `pnpm start:cluster`: the fleet panel, from the launcher's API under `/__cluster`. */
+  cluster: boolean
 }
 
 export const DEFAULTS = {
@@ -23,7 +25,12 @@ export const DEFAULTS = {
   flushIntervalMs: 1000,
 } as const
 
-type SiteEnv = Partial<Record<'VITE_RELAY_PROXY_URL' | 'VITE_RELAY_WRITE_KEY' | 'VITE_RELAY_SANDBOX', string>>
+type SiteEnv = Partial<
+  Record<
+    'VITE_RELAY_PROXY_URL' | 'VITE_RELAY_WRITE_KEY' | 'VITE_RELAY_SANDBOX' | 'VITE_RELAY_CLUSTER',
+    string
+  >
+>
 
 export function readSiteConfig(env: SiteEnv, search: string): SiteConfig {
   const query = new URLSearchParams(search)
@@ -38,6 +45,7 @@ export function readSiteConfig(env: SiteEnv, search: string): SiteConfig {
     flushIntervalMs:
       Number.isInteger(flush) && flush >= 0 && flush <= 60_000 ? flush : DEFAULTS.flushIntervalMs,
     debug: query.has('debug'),
+    cluster: env.VITE_RELAY_CLUSTER === '1',
   }
   if (sandboxUrl !== '') config.sandboxPage = `${sandboxUrl.replace(/\/+$/, '')}/`
   return config

@@ -5,6 +5,7 @@ import { readSiteConfig } from './config'
 import { byId, h, mount } from './dom'
 import { createEventLog } from './event-log'
 import { createEventsPanel, renderQualtrics } from './panel'
+import { watchFleet } from './fleet'
 import { renderPlayground } from './playground'
 import { renderShop } from './shop'
 import { watchDeliveries, watchQueue, watchSandbox, type SandboxView } from './watchers'
@@ -36,6 +37,12 @@ async function start(): Promise<void> {
     ' · batches every ',
     h('code', { id: 'flush-ms' }, `${config.flushIntervalMs} ms`),
   )
+
+  if (config.cluster) {
+    const fleet = byId('fleet')
+    fleet.hidden = false
+    watchFleet(fleet)
+  }
 
   const panel = createEventsPanel(byId('events'), log)
   panel.render()

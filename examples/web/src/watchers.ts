@@ -7,7 +7,7 @@ import type { SiteConfig } from './config'
 import { isInFlight, type EventLog } from './event-log'
 
 /** Calls `tick` now and then every `ms` (never two at once); returns a stop function. */
-function every(ms: number, tick: () => Promise<void> | void): () => void {
+export function every(ms: number, tick: () => Promise<void> | void): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined
   let stopped = false
   const run = async () => {
