@@ -1,6 +1,11 @@
 // Prometheus metrics (prom-client), one registry per app so several apps can live in one process.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { CircuitSnapshot, CircuitState, StateCounts } from '@qualtrics-relay/core/server'
+import type {
+  CircuitSnapshot,
+  CircuitState,
+  RateBudgetSnapshot,
+  StateCounts,
+} from '@qualtrics-relay/core/server'
 
 export interface ProxyMetrics {
   registry: Registry
@@ -29,6 +34,8 @@ export interface MetricsOptions {
   queueDepth?: () => Promise<StateCounts>
   /** Reads the Qualtrics circuit on each scrape. */
   circuitState?: () => Promise<CircuitSnapshot>
+  /** Reads the Qualtrics rate budget on each scrape (once for its three gauges). */
+  rateBudget?: () => Promise<RateBudgetSnapshot | undefined>
   /** Reads when the oldest undelivered item was accepted, on each scrape. */
   oldestPendingAt?: () => Promise<number | undefined>
   /** Epoch ms, for the age of the oldest item. Default `Date.now`. */
@@ -40,6 +47,7 @@ export interface MetricsOptions {
 export function createMetrics({
   queueDepth,
   circuitState,
+  rateBudget,
   oldestPendingAt,
   now = Date.now,
   processMetrics = true,
@@ -82,6 +90,8 @@ export function createMetrics({
       },
     })
   }
+
+  if (rateBudget) rateBudgetGauges(rateBudget, registers)
 
   if (oldestPendingAt) {
     new Gauge({
@@ -186,6 +196,52 @@ export function createMetrics({
       registers,
     }),
   }
+}
+
+/**
+ * The rate budget's bucket, labelled by `scope`: `fleet` on PostgreSQL, where every instance reads the
+ * same shared row (do not sum it over instances), `instance` for a process's own bucket. The three
+ * gauges of one scrape share one read (on PostgreSQL, one query).
+ */
+function rateBudgetGauges(read: () => Promise<RateBudgetSnapshot | undefined>, registers: Registry[]): void {
+  let reading: Promise<RateBudgetSnapshot | undefined> | undefined
+  const once = () => {
+    reading ??= read().finally(() => {
+      reading = undefined
+    })
+    return reading
+  }
+  const gauge = (name: string, help: string, value: (s: RateBudgetSnapshot) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['scope'],
+      registers,
+      async collect() {
+        try {
+          const snapshot = await once()
+          this.reset()
+          if (snapshot !== undefined) this.set({ scope: snapshot.scope }, value(snapshot))
+        } catch {
+          // shown as missing, not a failed scrape
+        }
+      },
+    })
+  gauge(
+    'relay_rate_budget_tokens',
+    'Tokens in the Qualtrics rate budget: requests that may start at once (scope "fleet": the bucket every instance on the database shares).',
+    (s) => s.tokens,
+  )
+  gauge(
+    'relay_rate_budget_requests_per_minute',
+    'The Qualtrics request rate in force: delivery.requestsPerMinute, or less after a 429 (halved, climbing back over rateLimitRecoveryMs).',
+    (s) => s.requestsPerMinute,
+  )
+  gauge(
+    'relay_rate_budget_paused_until_seconds',
+    'When the pause after a Qualtrics 429 ends (Unix time in seconds); 0 when not paused.',
+    (s) => s.pausedUntil / 1000,
+  )
 }
 
 const ID_SEGMENT = /^(POOL|CG|CID|CTR|CGC|BT|SV|UR|OC|URH)_[A-Za-z0-9]+$/

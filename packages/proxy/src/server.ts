@@ -97,6 +97,7 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
         started.engine ? started.engine.counts() : { pending: 0, leased: 0, delivered: 0, dead: 0 },
       circuitState: async () =>
         started.engine ? started.engine.circuitState() : { state: 'closed', failures: 0, failedProbes: 0 },
+      rateBudget: async () => started.engine?.rateBudgetState(),
       oldestPendingAt: async () => started.store?.oldestPendingAt(),
     })
     const client = createQualtricsClient({

@@ -190,6 +190,29 @@ describe('probes and metrics', () => {
     ])
   })
 
+  it('shows its own rate budget in /metrics (scope "instance" on SQLite): full when idle, paused and halved after a 429', async () => {
+    harness = await startHarness({ config: { delivery: { ...FAST_DELIVERY, rateLimitRecoveryMs: 600_000 } } })
+    const h = harness
+    const gauge = async (name: string) => {
+      const prefix = `relay_rate_budget_${name}{scope="instance"} `
+      const line = (await request(`${h.url}/metrics`)).text.split('\n').find((l) => l.startsWith(prefix))
+      return line === undefined ? undefined : Number(line.slice(prefix.length))
+    }
+    expect(await gauge('tokens')).toBe(FAST_DELIVERY.burst)
+    expect(await gauge('requests_per_minute')).toBe(FAST_DELIVERY.requestsPerMinute)
+    expect(await gauge('paused_until_seconds')).toBe(0)
+
+    h.sandbox.setFaults([{ kind: 'rate-limit', retryAfterSeconds: 2, times: 1 }])
+    const item = purchaseItem(h.sandbox)
+    await postBatch(h.url, { writeKey: 'wk_test', items: [item] })
+    const until = await waitFor(async () => ((await gauge('paused_until_seconds')) ?? 0) || undefined)
+    expect(until).toBeGreaterThan(Date.now() / 1000)
+    const rate = (await gauge('requests_per_minute')) ?? 0
+    expect(rate).toBeGreaterThanOrEqual(FAST_DELIVERY.requestsPerMinute / 2)
+    expect(rate).toBeLessThan(FAST_DELIVERY.requestsPerMinute * 0.6)
+    await delivered(h.url, item.messageId)
+  })
+
   it('writes one JSON log line per request with method, route, status, ms and request id', async () => {
     harness = await startHarness()
     const h = harness

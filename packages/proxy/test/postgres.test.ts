@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase } from '../../../test-support/postgres'
 import {
   delivered,
+  FAST_DELIVERY,
   messageId,
   postBatch,
   purchaseItem,
@@ -83,6 +84,58 @@ describe('the proxy on PostgreSQL', () => {
       // ...and took their contact creates under shared key leases, all given back.
       const leases = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.key_leases`)
       expect(leases.rows).toEqual([{ n: 0 }])
+    } finally {
+      await a.close()
+      await b.close()
+      await sandbox.close()
+    }
+  })
+
+  it('shows the shared bucket in every instance’s /metrics: a 429 one of them saw pauses and slows the other', async () => {
+    const schema = freshSchema()
+    const sandbox = await startSandbox({ port: 0, host: '127.0.0.1' })
+    // Slow recovery, so the halved rate is still about half when it is read.
+    const delivery = { ...FAST_DELIVERY, rateLimitRecoveryMs: 600_000 }
+    const fleet = (s: RunningSandbox) =>
+      startHarness({ env: { DATABASE_URL: db.url }, config: { storage: { schema }, delivery }, sandbox: s })
+    const a = await fleet(sandbox)
+    const b = await fleet(sandbox)
+    const gauges = async (url: string) =>
+      Object.fromEntries(
+        (await request(`${url}/metrics`)).text
+          .split('\n')
+          .filter((line) => line.startsWith('relay_rate_budget_'))
+          .map((line) => [
+            line.slice(0, line.lastIndexOf(' ')),
+            Number(line.slice(line.lastIndexOf(' ') + 1)),
+          ]),
+      )
+    try {
+      expect(await gauges(b.url)).toEqual({
+        'relay_rate_budget_tokens{scope="fleet"}': FAST_DELIVERY.burst,
+        'relay_rate_budget_requests_per_minute{scope="fleet"}': FAST_DELIVERY.requestsPerMinute,
+        'relay_rate_budget_paused_until_seconds{scope="fleet"}': 0,
+      })
+      // One 429 with Retry-After: 3 s, answered to whichever instance sends the item.
+      sandbox.setFaults([{ kind: 'rate-limit', retryAfterSeconds: 3, times: 1 }])
+      const item = purchaseItem(sandbox)
+      expect((await postBatch(a.url, { writeKey: 'wk_test', items: [item] })).status).toBe(202)
+      await waitFor(() => (sandbox.inspect().requests.some((r) => r.status === 429) ? true : undefined))
+      // Every instance shows it, also one that did not see it.
+      for (const url of [a.url, b.url]) {
+        const seen = await waitFor(async () => {
+          const g = await gauges(url)
+          return (g['relay_rate_budget_paused_until_seconds{scope="fleet"}'] ?? 0) > 0 ? g : undefined
+        })
+        expect(seen['relay_rate_budget_paused_until_seconds{scope="fleet"}']).toBeGreaterThan(
+          Date.now() / 1000,
+        )
+        expect(seen['relay_rate_budget_tokens{scope="fleet"}']).toBe(0)
+        const rate = seen['relay_rate_budget_requests_per_minute{scope="fleet"}'] ?? 0
+        expect(rate).toBeGreaterThanOrEqual(FAST_DELIVERY.requestsPerMinute / 2)
+        expect(rate).toBeLessThan(FAST_DELIVERY.requestsPerMinute * 0.6)
+      }
+      await delivered(a.url, item.messageId)
     } finally {
       await a.close()
       await b.close()

@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import type { SharedKeyLocks } from '../server/delivery/contacts'
+import { systemClock } from '../server/delivery/clock'
+import { LimiterAbortedError } from '../server/delivery/rate-limiter'
 
 /**
  * Options of `PostgresStore.createKeyLocks`.
@@ -41,11 +43,13 @@ export function createPostgresKeyLocks(
   const give = `DELETE FROM ${table} WHERE key = ANY($1::text[]) AND owner = $2`
 
   return {
-    async acquire(keys: readonly string[]): Promise<() => Promise<void>> {
+    async acquire(keys: readonly string[], signal?: AbortSignal): Promise<() => Promise<void>> {
       const wanted = [...new Set(keys)].sort()
       const owner = randomUUID()
       let wait = retryMs
       for (;;) {
+        // The engine is stopping: stop waiting for another holder (the item is handed back).
+        if (signal?.aborted) throw new LimiterAbortedError('stopped while waiting for a contact lock')
         let taken = 0
         try {
           taken = (await pool.query(take, [wanted, owner, leaseMs])).rowCount ?? 0
@@ -59,7 +63,7 @@ export function createPostgresKeyLocks(
           }
         }
         if (taken > 0) await pool.query(give, [wanted, owner]).catch(() => {})
-        await new Promise((resolve) => setTimeout(resolve, wait * (0.5 + Math.random())))
+        await systemClock.sleep(wait * (0.5 + Math.random()), signal)
         wait = Math.min(1000, wait * 2)
       }
     },

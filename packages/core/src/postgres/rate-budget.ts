@@ -6,7 +6,11 @@
 
 import type pg from 'pg'
 import type { Clock } from '../server/delivery/clock'
-import { LimiterAbortedError, type RateBudget } from '../server/delivery/rate-limiter'
+import {
+  LimiterAbortedError,
+  type RateBudget,
+  type RateBudgetSnapshot,
+} from '../server/delivery/rate-limiter'
 
 /**
  * Options of `PostgresStore.createRateBudget`.
@@ -50,6 +54,15 @@ interface TakeRow {
   wait_ms: number
   factor: number
   paused: boolean
+}
+
+interface BucketRow {
+  tokens: number
+  refilled_at: number
+  factor: number
+  factor_at: number
+  paused_until: number
+  now: number
 }
 
 interface Waiter {
@@ -205,5 +218,25 @@ export function createPostgresRateBudget(
     pausedUntil: () => (pauseEnd > clock.now() ? pauseEnd : 0),
     currentRate: () => perMs * 1000 * factor,
     level: () => level,
+    // One read of the row, refilled as take_tokens would refill it now (changing nothing): what every
+    // instance sees, also one that has sent nothing for a while. No row yet: nobody took a token.
+    async snapshot(): Promise<RateBudgetSnapshot> {
+      const { rows } = await pool.query<BucketRow>(
+        `SELECT tokens, refilled_at, factor, factor_at, paused_until,
+                (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now
+         FROM ${s}.rate_buckets WHERE name = $1`,
+        [name],
+      )
+      const row = rows[0]
+      if (row === undefined)
+        return { scope: 'fleet', tokens: burst, requestsPerMinute: perMs * 60_000, pausedUntil: 0 }
+      const f = Math.min(1, row.factor + (row.now - row.factor_at) / recoveryMs)
+      return {
+        scope: 'fleet',
+        tokens: Math.min(burst, row.tokens + Math.max(0, row.now - row.refilled_at) * perMs * f),
+        requestsPerMinute: perMs * 60_000 * f,
+        pausedUntil: row.paused_until > row.now ? row.paused_until : 0,
+      }
+    },
   }
 }

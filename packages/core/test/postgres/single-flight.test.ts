@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createTestDatabase } from '../../../../test-support/postgres'
 import type { DeliveryItem } from '../../src/actions/payloads'
 import { createDeliveryEngine } from '../../src/server/delivery/engine'
+import { contactCacheKey } from '../../src/server/delivery/keys'
 import { createQualtricsClient } from '../../src/server/qualtrics'
 import { createPostgresStore } from '../../src/postgres/index'
 
@@ -85,6 +86,36 @@ describe('single flight across three engines on one database', () => {
     sb.setFaults([{ kind: 'latency', ms: 1_000, route: 'searchContacts' }])
     const perUser = await fleetResolves('local_locks', false)
     expect([...perUser.values()].some((n) => n > 1)).toBe(true)
+  })
+
+  it('stops at once while waiting for a user’s lock another instance holds, handing the item back unfailed', async () => {
+    sb.reset({ directories: [{ name: 'No merging', mergeRules: [], mailingLists: [{ name: 'Buyers' }] }] })
+    sb.setFaults([])
+    const store = await createPostgresStore({ url: db.url, schema: 'stop_while_waiting' })
+    try {
+      const locks = store.createKeyLocks()
+      // Another instance holds the user's key for the whole test.
+      const holder = await locks.acquire([contactCacheKey(sb.directoryId, 'extRef', 'user-7')])
+      const engine = createDeliveryEngine({
+        client: createQualtricsClient({ apiToken: sb.token, baseUrl: sb.url }),
+        store,
+        transactionLingerMs: 5,
+        pollIntervalMs: 20,
+        contactLocks: locks,
+      })
+      await engine.enqueue([purchase(0, 7)])
+      engine.start()
+      for (let i = 0; i < 500 && (await store.counts()).leased === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      // The lease is 30 s: a stop that waited for it would time this test out.
+      await engine.stop({ drainMs: 50 })
+      expect(await store.counts()).toMatchObject({ pending: 1, leased: 0, dead: 0 })
+      expect((await engine.status('e0-u7'))[0]).toMatchObject({ state: 'pending', attempts: 0 })
+      await holder()
+    } finally {
+      await store.close()
+    }
+    expect(sb.inspect().requests.filter((r) => r.route === 'createContact')).toEqual([])
   })
 
   it('takes a user’s lock over from a holder killed during its create once its lease ran out, and ends with one contact', async () => {

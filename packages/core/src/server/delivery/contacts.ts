@@ -67,6 +67,8 @@ export interface ContactResolver {
    * refused. When that id came from a create without a search, the directory is searched from now on.
    */
   forget(payload: ContactPayload, lookupBy?: LookupBy, refusedContactId?: string): Promise<void>
+  /** Resolves once every shared lock let go so far is back in the store (before the store closes). */
+  released(): Promise<void>
 }
 
 export interface ContactResolverOptions {
@@ -85,15 +87,17 @@ export interface ContactResolverOptions {
   /** Held with the in-process lock around a look-up and create, so engines in other processes never
    * create the same new contact at once (the PostgreSQL store's `createKeyLocks`). */
   sharedLocks?: SharedKeyLocks | undefined
+  /** Aborts when the engine stops: a wait for a shared lock ends then (the item is handed back). */
+  stopSignal?: () => AbortSignal
 }
 
 /**
  * Locks over string keys shared by several processes: `acquire` takes every key (all or none), waiting
  * while another holder has any, and resolves to the release. A holder that dies loses its keys when
- * their lease runs out.
+ * their lease runs out. A wait that `signal` aborts rejects with `LimiterAbortedError`.
  */
 export interface SharedKeyLocks {
-  acquire(keys: readonly string[]): Promise<() => Promise<void>>
+  acquire(keys: readonly string[], signal?: AbortSignal): Promise<() => Promise<void>>
 }
 
 /** Search page size: enough to see every match of a batch of identifiers in one page. */
@@ -218,22 +222,26 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
   const localLocks = createKeyedLocks()
   /** This process's lock first (no round trip while another item of ours holds the user), then the
    * shared one. */
+  /** Shared lock releases on their way to the store. */
+  const releasing = new Set<Promise<void>>()
   const locks = {
     async acquire(keys: readonly string[]): Promise<() => void> {
       const releaseLocal = await localLocks.acquire(keys)
       if (options.sharedLocks === undefined) return releaseLocal
       let releaseShared: () => Promise<void>
       try {
-        releaseShared = await options.sharedLocks.acquire(keys)
+        releaseShared = await options.sharedLocks.acquire(keys, options.stopSignal?.())
       } catch (error) {
         releaseLocal()
         throw error
       }
       return () => {
-        releaseShared().then(releaseLocal, (error: unknown) => {
+        const done = releaseShared().then(releaseLocal, (error: unknown) => {
           releaseLocal()
           options.onStoreError('contact lock release', error)
         })
+        releasing.add(done)
+        void done.finally(() => releasing.delete(done))
       }
     },
   }
@@ -569,6 +577,10 @@ export function createContactResolver(options: ContactResolverOptions): ContactR
       } finally {
         release()
       }
+    },
+
+    async released(): Promise<void> {
+      await Promise.all([...releasing])
     },
 
     async forget(payload: ContactPayload, lookupBy?: LookupBy, refusedContactId?: string): Promise<void> {

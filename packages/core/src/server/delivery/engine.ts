@@ -46,7 +46,12 @@ import {
 } from './events'
 import { deriveItemId, IDENTIFIER_ORDER, isWellFormed } from './keys'
 import { noopLogger, parseDeliveryOptions, type DeliveryEngineConfig } from './options'
-import { createRateLimiter, createSemaphore, LimiterAbortedError } from './rate-limiter'
+import {
+  createRateLimiter,
+  createSemaphore,
+  LimiterAbortedError,
+  type RateBudgetSnapshot,
+} from './rate-limiter'
 import { createResendCheck } from './resend-check'
 
 /** The outcome of `enqueue` for one item. */
@@ -81,6 +86,8 @@ export interface DeliveryEngine {
   /** The Qualtrics circuit: `closed` (sending), `open` (Qualtrics failing; held back until a probe
    * answers) or `probing`. */
   circuitState(): Promise<CircuitSnapshot>
+  /** The Qualtrics rate budget: tokens, the rate in force, a 429's pause (`scope: 'fleet'` when shared). */
+  rateBudgetState(): Promise<RateBudgetSnapshot>
   /** Subscribes to an engine event (metrics, logs); returns the unsubscribe function. */
   on<E extends DeliveryEventName>(event: E, listener: DeliveryListener<E>): () => void
   readonly running: boolean
@@ -429,6 +436,7 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     createWithoutSearch: opts.createWithoutSearch,
     onStoreError: storeFailed,
     sharedLocks: config.contactLocks,
+    stopSignal: () => controller.signal,
   })
 
   // ---- settling items in the store -------------------------------------------------------------
@@ -604,7 +612,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
       let buffer = buffers.get(directoryId)
       if (buffer === undefined) buffers.set(directoryId, (buffer = []))
       buffer.push(entry)
-      if (buffer.length >= opts.transactionBatchSize) {
+      // (stopping: sent at once, so the drain never waits for a batch to fill or linger)
+      if (buffer.length >= opts.transactionBatchSize || stopping) {
         sendBuffer(directoryId)
       } else if (flushing === 0 && !lingerTokens.has(directoryId)) {
         // (during flush() the batch is sent as soon as every claimed item is resolved, not on a timer)
@@ -921,7 +930,14 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
         timer.abort()
       }
       controller.abort()
-      const unfinished = [...new Set([...held.keys(), ...claimedAgain.keys()])]
+      // Requests already sent cannot be called back: their items settle from the answer (each within
+      // the client's timeout), so no item is handed back, and no shared contact lock let go, while a
+      // write made for it may still land. Everything else waiting ends at once on the abort.
+      const cut = [...held.keys()]
+      await Promise.all([...held.values()].map((h) => h.done))
+      await contacts.released()
+      // Those that settled meanwhile are no longer leased by this engine: release leaves them alone.
+      const unfinished = [...new Set([...cut, ...claimedAgain.keys()])]
       claimedAgain.clear()
       if (unfinished.length > 0) {
         try {
@@ -970,6 +986,8 @@ export function createDeliveryEngine(config: DeliveryEngineConfig): DeliveryEngi
     counts: () => store.counts(),
 
     circuitState: () => circuit.snapshot(clock.now()),
+
+    rateBudgetState: () => limiter.snapshot(),
 
     on: (event, listener) => emitter.on(event, listener),
 

@@ -32,6 +32,7 @@ export {
   createRateLimiter,
   LimiterAbortedError,
   type RateBudget,
+  type RateBudgetSnapshot,
   type RateLimiterOptions,
 } from './rate-limiter'
 export {

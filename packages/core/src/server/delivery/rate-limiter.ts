@@ -44,6 +44,20 @@ export interface RateBudget {
   pausedUntil(): number
   /** The rate in force now, in requests per second. */
   currentRate(): number
+  /** The bucket as it is now, for metrics (a shared budget reads its row: one query). */
+  snapshot(): Promise<RateBudgetSnapshot>
+}
+
+/** What a rate budget shows at one moment. */
+export interface RateBudgetSnapshot {
+  /** `fleet`: one budget shared by every instance on a database; `instance`: this process's own. */
+  scope: 'fleet' | 'instance'
+  /** Tokens in the bucket: requests that may start at once. */
+  tokens: number
+  /** The rate in force, in requests per minute: the configured one, or less after a 429 (climbing back). */
+  requestsPerMinute: number
+  /** When the pause after a 429 ends (ms since the epoch); 0 when not paused. */
+  pausedUntil: number
 }
 
 /** The in-process budget (the name the engine has always used). */
@@ -117,6 +131,16 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     },
     pausedUntil: () => (pauseEnd > clock.now() ? pauseEnd : 0),
     currentRate: () => rate(clock.now()),
+    snapshot: () => {
+      const now = clock.now()
+      return Promise.resolve({
+        scope: 'instance',
+        // As `refill` would have it now (during a pause `last` is its end, so the bucket shows empty).
+        tokens: now > last ? Math.min(burst, tokens + ((now - last) / 1000) * rate(now)) : tokens,
+        requestsPerMinute: rate(now) * 60,
+        pausedUntil: pauseEnd > now ? pauseEnd : 0,
+      })
+    },
   }
 }
 
