@@ -1,6 +1,7 @@
 // The fleet panel of `pnpm start:cluster`: each proxy instance's state and request rate to Qualtrics, the
 // one bucket they all draw from, and buttons that kill an instance (SIGKILL) and start it again. It reads
 // the launcher's API under /__cluster, which the Vite server forwards (scripts/cluster/panel-api.ts).
+import type { BurstResult } from '../scripts/cluster/burst'
 import type { ClusterState } from '../scripts/cluster/panel-api'
 import type { InstanceView } from '../scripts/cluster/fleet'
 import { h, mount } from './dom'
@@ -53,7 +54,31 @@ export function watchFleet(root: HTMLElement): () => void {
   /** The last poll's failure, and the last button's: shown until the next success of each. */
   let unreachable = ''
   let refused = ''
+  /** Instances (and `burst`) whose button was pressed and not answered yet. */
   const pending = new Set<string>()
+  let burstSaid = ''
+
+  async function burst(): Promise<void> {
+    pending.add('burst')
+    burstSaid = 'sending 100 purchases…'
+    render()
+    try {
+      const response = await fetch(`${API}/burst`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{}',
+      })
+      const body = (await response.json()) as BurstResult & { error?: { message: string } }
+      burstSaid = response.ok
+        ? `${body.accepted} accepted, ${body.duplicate} duplicate, ${body.failed} not accepted`
+        : (body.error?.message ?? `HTTP ${response.status}`)
+    } catch (error) {
+      burstSaid = `The launcher did not answer: ${error instanceof Error ? error.message : String(error)}`
+    } finally {
+      pending.delete('burst')
+    }
+    render()
+  }
 
   async function act(id: string, action: 'kill' | 'restart'): Promise<void> {
     pending.add(id)
@@ -161,6 +186,25 @@ export function watchFleet(root: HTMLElement): () => void {
         h('tbody', null, ...state.instances.map((i) => row(i, fleetRate))),
       ),
       bucketLine(state),
+      h(
+        'p',
+        { class: 'burst' },
+        h(
+          'button',
+          {
+            class: 'secondary',
+            id: 'fleet-burst',
+            disabled: pending.has('burst'),
+            onclick: () => void burst(),
+          },
+          'Send 100 purchases',
+        ),
+        h(
+          'span',
+          { class: 'muted small' },
+          ` ${burstSaid || 'new shoppers buying at once, through the balancer: watch the rates and the bucket'}`,
+        ),
+      ),
       ...[unreachable, refused].map((problem) => (problem ? h('p', { class: 'error' }, problem) : null)),
       h(
         'p',

@@ -150,6 +150,7 @@ it(
     expect(unknown.body.error?.message).toContain('(Received: "proxy-9")')
     const notJson = await fetch(`${panel}/instances/proxy-2/kill`, { method: 'POST' })
     expect(notJson.status).toBe(415)
+    expect((await fetch(`${panel}/burst`)).status).toBe(405)
     const foreign = await post(`${panel}/instances/proxy-2/kill`, 'http://elsewhere.example')
     expect(foreign.status).toBe(403)
 

@@ -10,6 +10,7 @@ import { startBalancer } from '../../../../test-support/balancer'
 import { startEmbeddedPostgres } from '../../../../test-support/embedded-postgres'
 import { startSite, type RunningSite } from '../demo-servers'
 import { createBucketReader } from './bucket'
+import { sendBurst } from './burst'
 import { createFleet, type Fleet } from './fleet'
 import { fleetProxyConfig, FLEET_DELIVERY, FLEET_SCHEMA } from './fleet-config'
 import { PANEL_API_PREFIX, startPanelApi } from './panel-api'
@@ -98,6 +99,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       port: options.panelPort,
       fleet,
       origins: () => later.site?.origins ?? [],
+      burst: () => sendBurst(balancer.url, sandbox, WRITE_KEY),
       details: async () => ({
         bucket: await bucket.read().catch((error: unknown) => ({
           error: error instanceof Error ? error.message : String(error),

@@ -192,7 +192,11 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
     await Promise.all(
       instances.map(async (instance) => {
         instance.requestsIn.add(at, handed[instance.url] ?? 0)
-        if (instance.state !== 'up') return
+        if (instance.state !== 'up') {
+          // Down, it sends nothing: its rates fall to 0 over the window instead of keeping their last value.
+          for (const c of [instance.qualtrics, instance.delivered]) c.rate.add(at, c.before + c.now)
+          return
+        }
         try {
           const metrics = await readMetrics(instance.url)
           for (const [c, name] of [

@@ -2,12 +2,14 @@
 //   GET  /__cluster/state                    the fleet: each instance, the shared bucket, the addresses
 //   POST /__cluster/instances/:id/kill       SIGKILL that instance; answers once it is gone
 //   POST /__cluster/instances/:id/restart    start it again; answers at once (state "starting")
+//   POST /__cluster/burst                    100 purchases of new shoppers through the balancer
 // Killing processes is not for any web page the user happens to visit: a POST must be JSON (a page of
 // another origin cannot send that without a preflight, which is not answered), an Origin must be the
 // demo site's, and the Host must be this loopback address (no DNS rebinding).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { BucketView } from './bucket'
+import type { BurstResult } from './burst'
 import { ClusterError } from './errors'
 import type { Fleet, InstanceView } from './fleet'
 
@@ -32,6 +34,8 @@ export interface PanelApiOptions {
   host: string
   port: number
   fleet: Fleet
+  /** Sends the burst of purchases; resolves with what the fleet answered. */
+  burst(): Promise<BurstResult>
   /** Everything else the state shows (bucket, addresses); read on each GET. */
   details(): Promise<Omit<ClusterState, 'instances'>>
   /** Origins whose pages may use the API (the demo site's); requests without an Origin always may. */
@@ -79,9 +83,12 @@ async function route(
     return [200, state]
   }
   const match = ACTION.exec(path)
-  if (match === null) throw new ClusterError('NOT_FOUND', 404, `No route ${req.method} ${path.slice(0, 100)}`)
-  if (req.method !== 'POST')
+  if (match === null && path !== `${PANEL_API_PREFIX}/burst`) {
+    throw new ClusterError('NOT_FOUND', 404, `No route ${req.method} ${path.slice(0, 100)}`)
+  }
+  if (req.method !== 'POST') {
     throw new ClusterError('METHOD_NOT_ALLOWED', 405, `${path} takes POST (Received: ${req.method})`)
+  }
   const type = req.headers['content-type'] ?? ''
   if (!/^application\/json\b/i.test(type)) {
     throw new ClusterError(
@@ -90,6 +97,7 @@ async function route(
       `Content-Type must be application/json (Received: ${JSON.stringify(type)})`,
     )
   }
+  if (match === null) return [200, await options.burst()]
   const [, id, action] = match as unknown as [string, string, 'kill' | 'restart']
   let instance: InstanceView
   if (action === 'kill') instance = await options.fleet.kill(id)
