@@ -2,11 +2,15 @@
 // analytics-node and the plugin, deliver to one sandbox. With one queue (one schema) they share the
 // brand's rate budget and the locks around contact creates, as proxies on one database do; the sandbox
 // is the referee. Control runs put each process on a schema of its own (a bucket and locks each, what
-// every instance had before it shared them) and the same checks fail.
+// every instance had before it shared them) and the same checks fail. And a plugin that closes hands its
+// leases back at once.
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { createQualtricsNodePlugin, PluginTimeoutError } from '@qualtrics-relay/node-plugin'
 import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
+import { Analytics } from '@segment/analytics-node'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase } from '../../../test-support/postgres'
 
@@ -85,6 +89,20 @@ function contactsPerUser(): Map<string, number> {
   return perUser
 }
 
+/** Rows of a schema's table matching `where`. */
+async function rows(schema: string, table: string, where = 'true'): Promise<number> {
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  try {
+    const result = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${schema}.${table} WHERE ${where}`,
+    )
+    return result.rows[0]?.n ?? 0
+  } finally {
+    await client.end()
+  }
+}
+
 const rateLimited = () => sandbox.inspect().requests.filter((r) => r.status === 429).length
 
 // Processes start (tsx) and run for seconds: generous bounds for a loaded machine.
@@ -140,5 +158,36 @@ describe('two app servers in direct mode on one PostgreSQL database', { timeout:
   it('has teeth: with a bucket each (a schema each) they send twice the limit and get 429s', async () => {
     await throughOneLimit(['own_budget_a', 'own_budget_b'])
     expect(rateLimited()).toBeGreaterThan(0)
+  })
+
+  it('hand back what they hold on close, even while a contact create is on the wire: no item lease, no contact lock left', async () => {
+    sandbox.reset(NO_MERGING)
+    // The create is applied 2 s after it arrives; close gives up waiting for delivery after 300 ms.
+    sandbox.setFaults([{ kind: 'latency', ms: 2_000, route: 'createContact' }])
+    const schema = 'fleet_close'
+    const plugin = createQualtricsNodePlugin({
+      apiToken: sandbox.token,
+      baseUrl: sandbox.url,
+      mappings: [
+        {
+          id: 'purchase',
+          action: 'upsertContactTransaction',
+          fields: { directoryId: sandbox.directoryId, mailingListId: sandbox.mailingListId },
+        },
+      ],
+      storage: { databaseUrl: db.url, schema },
+      delivery: { transactionLingerMs: 20 },
+    })
+    const analytics = new Analytics({ writeKey: 'offline', disable: true, flushAt: 1 })
+    await analytics.register(plugin)
+    analytics.track({ userId: 'closing-user', messageId: 'closing-1', event: 'Transaction Created' })
+    // Closed while the create is on the wire, under the user's contact lock.
+    for (let i = 0; i < 500 && sandbox.inspect().inFlight === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(await rows(schema, 'key_leases')).toBeGreaterThan(0)
+    await expect(plugin.close({ timeoutMs: 300 })).rejects.toBeInstanceOf(PluginTimeoutError)
+    // Another app server can take the user and the item over at once.
+    expect(await rows(schema, 'key_leases')).toBe(0)
+    expect(await rows(schema, 'items', `state = 'leased' OR lease_owner IS NOT NULL`)).toBe(0)
   })
 })
