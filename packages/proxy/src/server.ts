@@ -131,8 +131,8 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
         'batched contact look-ups on: the live check recorded "or" filters honoured on this account',
       )
     const engineConfig = { ...engineOptions, client, store }
-    // On PostgreSQL every instance draws from one brand-wide budget (requestsPerMinute is the fleet's)
-    // and creates a new user's contact one instance at a time.
+    // On PostgreSQL every instance draws from one brand-wide budget (requestsPerMinute is the fleet's),
+    // creates a new user's contact one instance at a time, and stops for an outage any of them saw.
     const shared = sharedWithFleet(engineConfig)
     const engine = createDeliveryEngine({
       ...engineConfig,

@@ -1,5 +1,5 @@
-// The proxy on PostgreSQL (DATABASE_URL): delivery end to end, two proxies sharing one queue, /readyz
-// covering the database, and a shutdown that hands its leases back.
+// The proxy on PostgreSQL (DATABASE_URL): delivery end to end, two proxies sharing one queue and one
+// Qualtrics circuit, /readyz covering the database, and a shutdown that hands its leases back.
 import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -136,6 +136,62 @@ describe('the proxy on PostgreSQL', () => {
         expect(rate).toBeLessThan(FAST_DELIVERY.requestsPerMinute * 0.6)
       }
       await delivered(a.url, item.messageId)
+    } finally {
+      await a.close()
+      await b.close()
+      await sandbox.close()
+    }
+  })
+
+  it('lets two proxies on one schema share the Qualtrics circuit: one’s failures hold the other back, opened once', async () => {
+    const schema = freshSchema()
+    const sandbox = await startSandbox({ port: 0, host: '127.0.0.1' })
+    // Probes 8 s apart: the checks below run while the circuit is open, before anyone probes.
+    const delivery = { ...FAST_DELIVERY, circuitFailureThreshold: 1, circuitProbeBaseMs: 8_000 }
+    const proxy = () =>
+      startHarness({ env: { DATABASE_URL: db.url }, config: { storage: { schema }, delivery }, sandbox })
+    const a = await proxy()
+    const b = await proxy()
+    const metric = async (h: Harness, name: string) => {
+      const line = (await request(`${h.url}/metrics`)).text.split('\n').find((l) => l.startsWith(`${name} `))
+      return line === undefined ? undefined : Number(line.slice(name.length + 1))
+    }
+    const circuitLines = (h: Harness) =>
+      h.logs.lines
+        .map((l) => JSON.parse(l) as { msg: string })
+        .filter((l) => /circuit (open|closed)/.test(l.msg))
+        .map((l) => l.msg.split(':')[1]!.trim())
+    try {
+      sandbox.setFaults([{ kind: 'http-error', status: 503 }])
+      const first = purchaseItem(sandbox)
+      await postBatch(a.url, { writeKey: 'wk_test', items: [first] })
+      await waitFor(
+        async () => (await metric(a, 'relay_qualtrics_circuit_state{state="open"}')) === 1 || undefined,
+      )
+      // B saw no failure of its own: it reads the shared circuit.
+      await waitFor(
+        async () => (await metric(b, 'relay_qualtrics_circuit_state{state="open"}')) === 1 || undefined,
+      )
+      const sent = sandbox.inspect().requests.length
+      const second = purchaseItem(sandbox)
+      await postBatch(b.url, { writeKey: 'wk_test', items: [second] })
+      await new Promise((resolve) => setTimeout(resolve, 500)) // 25 of B's polls
+      expect(sandbox.inspect().requests.length).toBe(sent)
+      expect((await request(`${b.url}/readyz`)).json).toMatchObject({ qualtricsCircuit: { state: 'open' } })
+      expect([
+        await metric(a, 'relay_qualtrics_circuit_opened_total'),
+        await metric(b, 'relay_qualtrics_circuit_opened_total'),
+      ]).toEqual([1, 0])
+
+      sandbox.setFaults([])
+      await delivered(a.url, first.messageId)
+      await delivered(b.url, second.messageId)
+      // One opening and one closing for the fleet, each logged by the instance that caused it.
+      expect([...circuitLines(a), ...circuitLines(b)].sort()).toEqual([
+        'circuit closed, sending resumed',
+        'circuit open, sending stopped; probing with one request',
+      ])
+      expect(circuitLines(b)).not.toContain('circuit open, sending stopped; probing with one request')
     } finally {
       await a.close()
       await b.close()

@@ -8,7 +8,7 @@ import type pg from 'pg'
 import { StoreError } from '../server/store/errors'
 
 /** The schema version this code writes. */
-export const POSTGRES_SCHEMA_VERSION = 4
+export const POSTGRES_SCHEMA_VERSION = 5
 
 /**
  * Migrations by target version; `s` is the quoted schema name.
@@ -154,6 +154,22 @@ const MIGRATIONS: readonly (readonly [number, (s: string) => string])[] = [
       AND jsonb_typeof(result->'transactionId') = 'string'
     ORDER BY updated_at, id
     ON CONFLICT DO NOTHING;
+    `,
+  ],
+  // 5: the Qualtrics circuit shared by a fleet (circuit.ts): one row per name, changed only by a
+  // compare-and-set on `version`. Times are ms on the engines' clocks; 0 where the state has none.
+  [
+    5,
+    (s) => `
+    CREATE TABLE ${s}.circuits (
+      name text PRIMARY KEY,
+      version bigint NOT NULL,
+      state text NOT NULL CHECK (state IN ('closed', 'open', 'probing')),
+      failures integer NOT NULL,
+      opened_at bigint NOT NULL,
+      next_probe_at bigint NOT NULL,
+      failed_probes integer NOT NULL
+    );
     `,
   ],
 ]

@@ -25,6 +25,8 @@ import type {
   StoredItem,
 } from '../server/store/types'
 import type { SharedKeyLocks } from '../server/delivery/contacts'
+import type { Circuit } from '../server/delivery/circuit'
+import { createPostgresCircuit, type PostgresCircuitOptions } from './circuit'
 import { createPostgresKeyLocks, type PostgresKeyLocksOptions } from './key-locks'
 import { migrate } from './migrations'
 import {
@@ -35,7 +37,8 @@ import {
 import { maskDatabaseUrl } from '../server/store/database-url'
 import { parsePostgresStoreOptions, type PostgresStoreOptions } from './options'
 
-/** A DeliveryStore on PostgreSQL, plus a health check for readiness probes and shared rate budgets. */
+/** A DeliveryStore on PostgreSQL, plus a health check for readiness probes and what a fleet shares: the
+ * rate budget, contact locks and the Qualtrics circuit. */
 export interface PostgresStore extends DeliveryStore {
   /** Resolves when the database answers; rejects with a retryable StoreError otherwise. */
   ping(): Promise<void>
@@ -45,6 +48,10 @@ export interface PostgresStore extends DeliveryStore {
   /** Locks shared by every engine on this database, for single-flight contact creation (pass them to
    * `createDeliveryEngine({ contactLocks })`). Uses this store's connections. */
   createKeyLocks(options?: PostgresKeyLocksOptions): SharedKeyLocks
+  /** The Qualtrics circuit shared by every engine on this database that uses the same `name`: one
+   * instance's outage failures hold every instance back, one probe at a time across them closes it (pass
+   * it to `createDeliveryEngine({ circuit })`). Uses this store's connections. */
+  createCircuit(options?: PostgresCircuitOptions): Circuit
 }
 
 /** An items row as pg returns it: json/jsonb columns already parsed. */
@@ -394,6 +401,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     createRateBudget: (budget) => createPostgresRateBudget(pool, parsed.schema, budget),
     createKeyLocks: (locks) => createPostgresKeyLocks(pool, parsed.schema, locks),
+    createCircuit: (circuit) => createPostgresCircuit(pool, parsed.schema, circuit),
 
     async ping() {
       await query('answer a health check', 'SELECT 1')

@@ -1,5 +1,6 @@
 // The delivery engine on the PostgreSQL store against the sandbox: a store whose every call is a real
-// round trip, where a claim can still be on the wire when the engine is told to stop.
+// round trip, where a claim can still be on the wire when the engine is told to stop; and two engines
+// holding each other back through an outage on the store's shared circuit.
 
 import { startSandbox, type RunningSandbox } from '@qualtrics-relay/sandbox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -7,7 +8,7 @@ import { createTestDatabase } from '../../../../test-support/postgres'
 import type { DeliveryItem } from '../../src/actions/payloads'
 import { createDeliveryEngine } from '../../src/server/delivery/engine'
 import { createQualtricsClient } from '../../src/server/qualtrics'
-import { createPostgresStore } from '../../src/postgres/index'
+import { createPostgresStore, type PostgresStore } from '../../src/postgres/index'
 
 const db = await createTestDatabase()
 let sb: RunningSandbox
@@ -86,6 +87,53 @@ describe('the engine on PostgreSQL, retrying', () => {
       sb.setFaults([])
       await engine.stop({ drainMs: 0 })
       await store.close()
+    }
+  })
+})
+
+describe('two engines on PostgreSQL sharing the store’s circuit', () => {
+  it('holds the second engine back on the first one’s failures; its probe closes the circuit for both', async () => {
+    const stores = await Promise.all(
+      [0, 1].map(() => createPostgresStore({ url: db.url, schema: 'engines' })),
+    )
+    const [storeA, storeB] = stores as [PostgresStore, PostgresStore]
+    try {
+      const circuitOptions = { failureThreshold: 1, probeBaseMs: 2_000, name: 'brand' }
+      const engine = (s: PostgresStore, owner: string) =>
+        createDeliveryEngine({
+          client: createQualtricsClient({ apiToken: sb.token, baseUrl: sb.url }),
+          store: s,
+          owner,
+          transactionLingerMs: 1,
+          circuit: s.createCircuit(circuitOptions),
+        })
+      const a = engine(storeA, 'a')
+      const b = engine(storeB, 'b')
+      const moves: string[] = []
+      a.on('circuit', (t) => moves.push(`a ${t.from}→${t.to}`))
+      b.on('circuit', (t) => moves.push(`b ${t.from}→${t.to}`))
+
+      sb.setFaults([{ kind: 'http-error', status: 503 }])
+      await a.enqueue([tx(201), tx(202)])
+      await a.flush()
+      expect((await b.circuitState()).state).toBe('open')
+      const sent = sb.inspect().requests.length
+      await b.enqueue([tx(203)])
+      await b.flush()
+      expect(sb.inspect().requests.length).toBe(sent) // B sent nothing while A's evidence held it open
+
+      sb.setFaults([])
+      for (let i = 0; i < 200 && (await storeB.counts()).delivered === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        await b.flush()
+      }
+      expect((await a.circuitState()).state).toBe('closed')
+      await a.flush()
+      await b.flush()
+      expect(await storeA.counts()).toMatchObject({ delivered: 3, dead: 0, pending: 0, leased: 0 })
+      expect(moves).toEqual(['a closed→open', 'b open→probing', 'b probing→closed'])
+    } finally {
+      await Promise.all(stores.map((s) => s.close()))
     }
   })
 })

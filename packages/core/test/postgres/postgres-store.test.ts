@@ -179,7 +179,7 @@ describe('createPostgresStore', () => {
     }
   })
 
-  it('upgrades a schema of version 3 in place: transactions delivered before are claimed by their items', async () => {
+  it('upgrades a schema of version 3 in place: transactions delivered before are claimed by their items, and the circuit has its table', async () => {
     const schema = freshSchema()
     const purchase = (messageId: string): NewItem =>
       ({
@@ -197,9 +197,9 @@ describe('createPostgresStore', () => {
     await before.claim({ now: T0, limit: 2, leaseMs: LEASE, owner: 'e' })
     expect(await before.markDelivered(purchase('sent').id, 'e', T0, { transactionId: 'CTR_1' })).toBe(true)
     await before.close()
-    // as version 3 left it: no claims table
+    // as version 3 left it: no claims table, no circuits table
     await admin.query(
-      `DROP TABLE ${schema}.transaction_claims; DELETE FROM ${schema}.migrations WHERE version >= 4`,
+      `DROP TABLE ${schema}.transaction_claims, ${schema}.circuits; DELETE FROM ${schema}.migrations WHERE version >= 4`,
     )
     const store = await createPostgresStore({ url: db.url, schema })
     try {
@@ -208,6 +208,9 @@ describe('createPostgresStore', () => {
       expect(await claim(purchase('queued').id, 'CTR_1')).toBe(false)
       expect(await claim(purchase('sent').id, 'CTR_1')).toBe(true)
       expect(await claim(purchase('queued').id, 'CTR_2')).toBe(true)
+      expect(await store.createCircuit().recordFailure(T0, { kind: 'send' })).toMatchObject({
+        snapshot: { state: 'closed', failures: 1 },
+      })
     } finally {
       await store.close()
     }

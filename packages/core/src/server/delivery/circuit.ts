@@ -12,7 +12,8 @@
 // returned as a transition, so a circuit shared by several processes (a networked store) can hold the
 // same state in one row: one process's failures open it for all, one probe at a time closes it.
 
-import { RelayError } from '../../errors'
+import { ConfigError, RelayError, type FieldIssue } from '../../errors'
+import { numberIssues, type NumberRule } from './options'
 
 export type CircuitState = 'closed' | 'open' | 'probing'
 
@@ -112,75 +113,149 @@ export function isOutage(error: unknown): boolean {
   return error.code === 'QUALTRICS_API_ERROR' && error.retryable && (error.status ?? 0) >= 500
 }
 
-/** Creates a circuit held in this process's memory (one engine, or several engines of one process). */
-export function createCircuit(options: CircuitOptions = {}): Circuit {
+/** A circuit's whole state: what the in-memory circuit holds in a variable and a shared one in a row. */
+export interface CircuitRecord {
+  state: CircuitState
+  /** Outage failures in a row while closed. */
+  failures: number
+  /** When the outage began (0 while closed). */
+  openedAt: number
+  /** open: the next probe; probing: the end of the probe's lease (0 while closed). */
+  nextProbeAt: number
+  failedProbes: number
+}
+
+export const CLOSED_CIRCUIT: CircuitRecord = {
+  state: 'closed',
+  failures: 0,
+  openedAt: 0,
+  nextProbeAt: 0,
+  failedProbes: 0,
+}
+
+/** One step of the rules: the record after it (the same object when nothing changed) and its transition. */
+export interface CircuitStep {
+  record: CircuitRecord
+  transition?: CircuitTransition
+}
+
+/**
+ * The circuit's rules as pure steps from one record to the next, written once for every circuit: the
+ * in-memory one applies them to a variable, a shared one to its row (compare-and-set).
+ */
+export interface CircuitRules {
+  acquire(record: CircuitRecord, now: number): CircuitStep & { permit: CircuitPermit }
+  success(record: CircuitRecord, now: number): CircuitStep
+  failure(record: CircuitRecord, now: number, permit: CircuitPermit): CircuitStep
+}
+
+const OPTION_RULES: Record<keyof CircuitOptions, NumberRule> = {
+  failureThreshold: { min: 1, integer: true },
+  probeBaseMs: { min: 1 },
+  probeMaxMs: { min: 1 },
+  probeLeaseMs: { min: 1 },
+}
+
+/** Lists every option outside its range (for the caller's ConfigError). */
+export function circuitOptionIssues(options: Record<string, unknown>): FieldIssue[] {
+  return numberIssues(options, OPTION_RULES)
+}
+
+/** The rules with these options (validated: a bad option throws a ConfigError naming it). */
+export function circuitRules(options: CircuitOptions = {}): CircuitRules {
+  const issues = circuitOptionIssues((options ?? {}) as Record<string, unknown>)
+  if (issues.length > 0) throw new ConfigError('Invalid circuit options', issues)
   const failureThreshold = options.failureThreshold ?? 5
   const probeBaseMs = options.probeBaseMs ?? 5_000
   const probeMaxMs = Math.max(probeBaseMs, options.probeMaxMs ?? 300_000)
   const probeLeaseMs = options.probeLeaseMs ?? 60_000
 
-  let state: CircuitState = 'closed'
-  let failures = 0
-  let openedAt = 0
-  let nextProbeAt = 0
-  let failedProbes = 0
-
-  function snap(): CircuitSnapshot {
-    return state === 'closed'
-      ? { state, failures, failedProbes: 0 }
-      : { state, failures: 0, openedAt, nextProbeAt, failedProbes }
-  }
-
-  function move(to: CircuitState, at: number): CircuitTransition {
-    const from = state
-    state = to
-    return { from, to, at, openedAt, failedProbes, ...(to === 'open' ? { nextProbeAt } : {}) }
-  }
-
-  function interval(): number {
+  function interval(failedProbes: number): number {
     return Math.min(probeMaxMs, probeBaseMs * 2 ** Math.min(failedProbes, 40))
+  }
+
+  function move(from: CircuitState, record: CircuitRecord, at: number): Required<CircuitStep> {
+    const { state: to, openedAt, failedProbes, nextProbeAt } = record
+    return {
+      record,
+      transition: { from, to, at, openedAt, failedProbes, ...(to === 'open' ? { nextProbeAt } : {}) },
+    }
+  }
+
+  return {
+    acquire(record, now) {
+      if (record.state === 'closed') return { record, permit: { kind: 'send' } }
+      if (now < record.nextProbeAt) return { record, permit: { kind: 'wait', until: record.nextProbeAt } }
+      // open and due, or a probe that never reported: this caller probes.
+      const next: CircuitRecord = { ...record, state: 'probing', nextProbeAt: now + probeLeaseMs }
+      if (record.state === 'probing') return { record: next, permit: { kind: 'probe' } }
+      return { ...move(record.state, next, now), permit: { kind: 'probe' } }
+    },
+
+    success(record, now) {
+      if (record.state === 'closed')
+        return record.failures === 0 ? { record } : { record: { ...record, failures: 0 } }
+      // The transition tells the outage that ended; the record forgets it.
+      const { transition } = move(record.state, { ...record, state: 'closed' }, now)
+      return { record: CLOSED_CIRCUIT, transition }
+    },
+
+    failure(record, now, permit) {
+      if (record.state === 'closed') {
+        const failures = record.failures + 1
+        if (failures < failureThreshold) return { record: { ...record, failures } }
+        const opened: CircuitRecord = {
+          state: 'open',
+          failures: 0,
+          openedAt: now,
+          failedProbes: 0,
+          nextProbeAt: now + interval(0),
+        }
+        return move('closed', opened, now)
+      }
+      // A request sent before the circuit opened fails late: nothing changes.
+      if (permit.kind !== 'probe' || record.state !== 'probing') return { record }
+      const failedProbes = record.failedProbes + 1
+      return move(
+        'probing',
+        { ...record, state: 'open', failedProbes, nextProbeAt: now + interval(failedProbes) },
+        now,
+      )
+    },
+  }
+}
+
+/** What a record looks like from outside. */
+export function snapshotOf(record: CircuitRecord): CircuitSnapshot {
+  const { state, failures, openedAt, nextProbeAt, failedProbes } = record
+  return state === 'closed'
+    ? { state, failures, failedProbes: 0 }
+    : { state, failures: 0, openedAt, nextProbeAt, failedProbes }
+}
+
+/** A step as `recordSuccess` and `recordFailure` report it. */
+export function outcomeOf(step: CircuitStep): CircuitOutcome {
+  const snapshot = snapshotOf(step.record)
+  return step.transition === undefined ? { snapshot } : { snapshot, transition: step.transition }
+}
+
+/** Creates a circuit held in this process's memory (one engine, or several engines of one process). */
+export function createCircuit(options: CircuitOptions = {}): Circuit {
+  const rules = circuitRules(options)
+  let record = CLOSED_CIRCUIT
+
+  function apply<S extends CircuitStep>(step: S): S {
+    record = step.record
+    return step
   }
 
   return {
     async acquire(now) {
-      if (state === 'closed') return { permit: { kind: 'send' } }
-      if (now < nextProbeAt) return { permit: { kind: 'wait', until: nextProbeAt } }
-      // open and due, or a probe that never reported: this caller probes.
-      const from = state
-      nextProbeAt = now + probeLeaseMs
-      if (from === 'probing') return { permit: { kind: 'probe' } }
-      return { permit: { kind: 'probe' }, transition: move('probing', now) }
+      const { permit, transition } = apply(rules.acquire(record, now))
+      return transition === undefined ? { permit } : { permit, transition }
     },
-
-    async recordSuccess(now) {
-      failures = 0
-      if (state === 'closed') return { snapshot: snap() }
-      const transition = move('closed', now)
-      failedProbes = 0
-      return { snapshot: snap(), transition }
-    },
-
-    async recordFailure(now, permit) {
-      if (state === 'closed') {
-        failures++
-        if (failures < failureThreshold) return { snapshot: snap() }
-        failures = 0
-        openedAt = now
-        failedProbes = 0
-        nextProbeAt = now + interval()
-        const transition = move('open', now)
-        return { snapshot: snap(), transition }
-      }
-      // A request sent before the circuit opened fails late: nothing changes.
-      if (permit.kind !== 'probe' || state !== 'probing') return { snapshot: snap() }
-      failedProbes++
-      nextProbeAt = now + interval()
-      const transition = move('open', now)
-      return { snapshot: snap(), transition }
-    },
-
-    async snapshot() {
-      return snap()
-    },
+    recordSuccess: async (now) => outcomeOf(apply(rules.success(record, now))),
+    recordFailure: async (now, permit) => outcomeOf(apply(rules.failure(record, now, permit))),
+    snapshot: async () => snapshotOf(record),
   }
 }

@@ -1,9 +1,11 @@
 // What a store shares with the other engines on it. A networked store (PostgreSQL) can hold, for every
-// instance at once, the pieces that are otherwise per process: the brand's rate budget and the locks
-// around contact creates. Every engine that delivers from such a store must use them, or each instance
-// spends the brand's whole limit and creates its own copy of a new contact; this is the one place that
-// picks them up, for the proxy and the node plugin alike.
+// instance at once, the pieces that are otherwise per process: the brand's rate budget, the locks
+// around contact creates and the Qualtrics circuit. Every engine that delivers from such a store must
+// use them, or each instance spends the brand's whole limit, creates its own copy of a new contact and
+// keeps sending into an outage the others have seen; this is the one place that picks them up, for the
+// proxy and the node plugin alike.
 
+import type { Circuit, CircuitOptions } from './circuit'
 import type { Clock } from './clock'
 import type { SharedKeyLocks } from './contacts'
 import { parseDeliveryOptions, type DeliveryEngineConfig } from './options'
@@ -24,6 +26,7 @@ export interface FleetRateBudgetOptions {
 export interface FleetStore {
   createRateBudget?(options: FleetRateBudgetOptions): RateBudget
   createKeyLocks?(): SharedKeyLocks
+  createCircuit?(options: CircuitOptions): Circuit
 }
 
 /** The engine collaborators a fleet shares, as `createDeliveryEngine` takes them (only the ones set). */
@@ -56,5 +59,13 @@ export function sharedWithFleet(config: DeliveryEngineConfig): FleetShared {
   }
   if (config.contactLocks === undefined && typeof store.createKeyLocks === 'function')
     shared.contactLocks = store.createKeyLocks()
+  if (config.circuit === undefined && typeof store.createCircuit === 'function') {
+    // One instance's outage failures hold every instance back; one probe at a time across them.
+    shared.circuit = store.createCircuit({
+      failureThreshold: opts.circuitFailureThreshold,
+      probeBaseMs: opts.circuitProbeBaseMs,
+      probeMaxMs: opts.circuitProbeMaxMs,
+    })
+  }
   return shared
 }

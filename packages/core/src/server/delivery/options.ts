@@ -125,7 +125,7 @@ export type ResolvedOptions = Required<Omit<DeliveryEngineOptions, 'owner'>> & {
 
 const DAY = 86_400_000
 
-type NumberRule = { min: number; max?: number; integer?: boolean }
+export type NumberRule = { min: number; max?: number; integer?: boolean }
 
 const NUMBER_RULES: Record<
   Exclude<keyof DeliveryEngineOptions, 'ambiguousContact' | 'owner' | 'orLookups' | 'createWithoutSearch'>,
@@ -204,6 +204,24 @@ function describeRule(rule: NumberRule): string {
   return rule.max === undefined ? `${kind} >= ${rule.min}` : `${kind} from ${rule.min} to ${rule.max}`
 }
 
+/** Every number in `raw` outside its rule (absent ones are fine: they take their defaults). */
+export function numberIssues(raw: Record<string, unknown>, rules: Record<string, NumberRule>): FieldIssue[] {
+  const issues: FieldIssue[] = []
+  for (const [key, rule] of Object.entries(rules)) {
+    const value = raw[key]
+    if (value === undefined) continue
+    const ok =
+      typeof value === 'number' &&
+      Number.isFinite(value) &&
+      value >= rule.min &&
+      (rule.max === undefined || value <= rule.max) &&
+      (!rule.integer || Number.isInteger(value))
+    if (!ok)
+      issues.push({ path: key, message: `must be ${describeRule(rule)} (Received: ${describeValue(value)})` })
+  }
+  return issues
+}
+
 function missingMethods(value: unknown, methods: readonly string[]): string[] {
   if (typeof value !== 'object' || value === null) return [...methods]
   const record = value as Record<string, unknown>
@@ -265,18 +283,7 @@ export function parseDeliveryOptions(config: DeliveryEngineConfig): ResolvedOpti
       issues.push({ path: key, message: `must be a function (Received: ${describeValue(raw[key])})` })
     }
   }
-  for (const [key, rule] of Object.entries(NUMBER_RULES)) {
-    const value = raw[key]
-    if (value === undefined) continue
-    const ok =
-      typeof value === 'number' &&
-      Number.isFinite(value) &&
-      value >= rule.min &&
-      (rule.max === undefined || value <= rule.max) &&
-      (!rule.integer || Number.isInteger(value))
-    if (!ok)
-      issues.push({ path: key, message: `must be ${describeRule(rule)} (Received: ${describeValue(value)})` })
-  }
+  issues.push(...numberIssues(raw, NUMBER_RULES))
   if (
     raw.ambiguousContact !== undefined &&
     raw.ambiguousContact !== 'newest' &&
