@@ -1,5 +1,6 @@
 // sharedWithFleet: what a store shares with the other engines on it, as engine options. The PostgreSQL
-// store gives a rate budget (the engine's rate as the fleet's) and contact locks; the memory store
+// store gives a rate budget (the engine's rate as the fleet's), contact locks and the Qualtrics circuit
+// (with the engine's circuit options); the memory store
 // nothing; what the caller already gives is kept; bad options are refused as the engine refuses them.
 
 import { afterAll, describe, expect, it } from 'vitest'
@@ -18,9 +19,9 @@ const client = createQualtricsClient({
 })
 
 describe('sharedWithFleet', () => {
-  it('takes the PostgreSQL store’s rate budget, at the engine’s rate, and its contact locks', async () => {
+  it('takes the PostgreSQL store’s rate budget, at the engine’s rate, its contact locks and its circuit', async () => {
     const shared = sharedWithFleet({ client, store, requestsPerMinute: 1200, burst: 7 })
-    expect(Object.keys(shared).sort()).toEqual(['contactLocks', 'rateBudget'])
+    expect(Object.keys(shared).sort()).toEqual(['circuit', 'contactLocks', 'rateBudget'])
     expect(await shared.rateBudget?.snapshot()).toEqual({
       scope: 'fleet',
       tokens: 7,
@@ -43,7 +44,22 @@ describe('sharedWithFleet', () => {
       pauseMaxMs: 1,
     })
     const shared = sharedWithFleet({ client, store, rateBudget })
-    expect(Object.keys(shared)).toEqual(['contactLocks'])
+    expect(Object.keys(shared)).toEqual(['contactLocks', 'circuit'])
+  })
+
+  it('gives the shared circuit the engine’s circuit options', async () => {
+    const { circuit } = sharedWithFleet({
+      client,
+      store,
+      circuitFailureThreshold: 2,
+      circuitProbeBaseMs: 700,
+    })
+    const send = { kind: 'send' } as const
+    expect((await circuit!.recordFailure(1_000, send)).transition).toBeUndefined()
+    expect((await circuit!.recordFailure(1_001, send)).transition).toMatchObject({
+      to: 'open',
+      nextProbeAt: 1_701,
+    })
   })
 
   it('refuses bad engine options, naming them', () => {
