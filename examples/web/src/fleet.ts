@@ -34,11 +34,11 @@ function meter(value: number, max: number, label: string) {
 
 function bucketLine(state: ClusterState) {
   const b = state.bucket
-  if ('error' in b) return h('p', { class: 'error' }, `The bucket could not be read: ${b.error}`)
+  if ('error' in b) return h('p', { class: 'muted' }, `Shared Qualtrics bucket: ${b.error}`)
   const notes: string[] = []
   if (b.pausedForMs > 0) notes.push(`paused for ${(b.pausedForMs / 1000).toFixed(1)} s after a 429`)
   if (b.rateFactor < 1) notes.push(`rate at ${Math.round(b.rateFactor * 100)} % after a 429, climbing back`)
-  if (!b.used) notes.push('no instance has drawn from it yet')
+  notes.push(`from ${b.reportedBy}'s /metrics`)
   return h(
     'div',
     { class: 'bucket', 'data-level': b.level.toFixed(2) },

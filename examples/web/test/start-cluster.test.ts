@@ -143,6 +143,19 @@ it(
     const before = Array.from({ length: 6 }, (_, n) => `before-${n}`)
     await buy(before)
     await arrived(before)
+    // The shared bucket, as the instances report it in /metrics.
+    const bucket = await waitFor(
+      'the shared bucket in the state',
+      async () => {
+        const b = (await state()).bucket
+        return 'level' in b ? b : undefined
+      },
+      STEP_MS,
+      250,
+    )
+    expect(bucket).toMatchObject({ burst: 20, requestsPerMinute: 600, rateFactor: 1 })
+    expect(bucket.level).toBeGreaterThanOrEqual(0)
+    expect(bucket.level).toBeLessThanOrEqual(20)
 
     // The panel's API refuses what it cannot do, saying what it got.
     const unknown = await post(`${panel}/instances/proxy-9/kill`)

@@ -9,10 +9,10 @@ import { startSandbox } from '@qualtrics-relay/sandbox'
 import { startBalancer } from '../../../../test-support/balancer'
 import { startEmbeddedPostgres } from '../../../../test-support/embedded-postgres'
 import { startSite, type RunningSite } from '../demo-servers'
-import { createBucketReader } from './bucket'
+import { bucketView } from './bucket'
 import { sendBurst } from './burst'
 import { createFleet, type Fleet } from './fleet'
-import { fleetProxyConfig, FLEET_DELIVERY, FLEET_SCHEMA } from './fleet-config'
+import { fleetProxyConfig, FLEET_DELIVERY } from './fleet-config'
 import { PANEL_API_PREFIX, startPanelApi } from './panel-api'
 
 export interface ClusterOptions {
@@ -62,13 +62,6 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     const postgres = await startEmbeddedPostgres({ ownSignals: options.ownSignals ?? false })
     started.push(() => postgres.close())
     const databaseUrl = postgres.adminUrl
-    const bucket = createBucketReader(databaseUrl, {
-      schema: FLEET_SCHEMA,
-      requestsPerMinute: FLEET_DELIVERY.requestsPerMinute,
-      burst: FLEET_DELIVERY.burst,
-      recoveryMs: FLEET_DELIVERY.rateLimitRecoveryMs,
-    })
-    started.push(() => bucket.close())
 
     const sandbox = await startSandbox({ port: options.sandboxPort, host: HOST })
     started.push(() => sandbox.close())
@@ -100,16 +93,20 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       fleet,
       origins: () => later.site?.origins ?? [],
       burst: () => sendBurst(balancer.url, sandbox, WRITE_KEY),
-      details: async () => ({
-        bucket: await bucket.read().catch((error: unknown) => ({
-          error: error instanceof Error ? error.message : String(error),
-        })),
-        leaseMs: FLEET_DELIVERY.leaseMs,
-        balancer: { url: balancer.url, unavailable: balancer.stats().unavailable },
-        sandbox: { url: sandbox.url },
-        site: { url: later.site?.url ?? '' },
-        postgres: { pid: postgres.pid, dir: postgres.dir },
-      }),
+      details: async () => {
+        const report = fleet.budget()
+        return {
+          bucket:
+            report === undefined
+              ? { error: 'no instance has reported it yet' }
+              : bucketView(report, FLEET_DELIVERY),
+          leaseMs: FLEET_DELIVERY.leaseMs,
+          balancer: { url: balancer.url, unavailable: balancer.stats().unavailable },
+          sandbox: { url: sandbox.url },
+          site: { url: later.site?.url ?? '' },
+          postgres: { pid: postgres.pid, dir: postgres.dir },
+        }
+      },
     })
     started.push(() => panel.close())
 

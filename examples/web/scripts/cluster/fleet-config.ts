@@ -14,12 +14,8 @@ import { demoConfigText } from '../demo-servers'
 export const FLEET_DELIVERY = {
   requestsPerMinute: 600,
   burst: 20,
-  rateLimitRecoveryMs: 60_000,
   leaseMs: 15_000,
 } as const
-
-/** The schema of the proxies' tables (the proxy's default). */
-export const FLEET_SCHEMA = 'qualtrics_relay'
 
 export function fleetProxyConfig(
   port: number,
@@ -35,7 +31,6 @@ export function fleetProxyConfig(
   }
   return {
     server: { host: '127.0.0.1', port },
-    storage: { schema: FLEET_SCHEMA },
     delivery: FLEET_DELIVERY,
     logLevel,
     writeKeys: JSON.parse(writeKeys) as unknown,

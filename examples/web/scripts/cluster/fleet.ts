@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { childLogs, spawnProxy, type ChildProxy } from '../../../../reliability/lib/child-proxy'
 import { readMetrics } from '../../../../reliability/lib/relay'
 import { freeLoopbackPort } from '../../../../test-support/free-port'
+import { readBudgetReport, type BudgetReport } from './bucket'
 import { ClusterError } from './errors'
 import { createRateWindow, type RateWindow } from './rate-window'
 
@@ -52,6 +53,8 @@ export interface Fleet {
   /** Starts every instance; resolves once all answer /healthz. */
   start(): Promise<void>
   view(): InstanceView[]
+  /** The shared rate budget as an instance that is up last reported it (its /metrics); undefined before. */
+  budget(): BudgetReport | undefined
   /** SIGKILL, as a crash or the OOM killer would; resolves once the process is gone. */
   kill(id: string): Promise<InstanceView>
   /** Starts a killed or exited instance again on its port; resolves at once (state `starting`). */
@@ -113,6 +116,7 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
     })
   }
   let closing = false
+  let budget: BudgetReport | undefined
   // Whatever ends this process, no instance outlives it.
   const killAll = () => {
     for (const instance of instances) instance.proxy?.kill('SIGKILL')
@@ -206,6 +210,7 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
             c.now = sumOf(metrics, name)
             c.rate.add(at, c.before + c.now)
           }
+          budget = readBudgetReport(metrics, instance.id) ?? budget
         } catch {
           // killed between the state check and the request: the next sample sees it down
         }
@@ -230,6 +235,7 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
       loop()
     },
     view: () => instances.map(view),
+    budget: () => budget,
     async kill(id) {
       const instance = find(id)
       const proxy = instance.proxy

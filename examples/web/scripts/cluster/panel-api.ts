@@ -18,7 +18,7 @@ export const PANEL_API_PREFIX = '/__cluster'
 /** What `GET /__cluster/state` answers (the page's fleet panel reads it). */
 export interface ClusterState {
   instances: InstanceView[]
-  /** The shared Qualtrics bucket, from its row in the database; `error` when the database did not answer. */
+  /** The shared Qualtrics bucket, as the instances report it; `error` before any has. */
   bucket: BucketView | { error: string }
   /** How long a killed instance's leased items wait before the others take them. */
   leaseMs: number
