@@ -3,8 +3,10 @@
 // at the top of the page (each instance's request rate to Qualtrics, its state, the shared bucket, and
 // buttons that kill an instance and start it again). Ctrl-C stops everything and removes the data.
 //
-//   tsx scripts/start-cluster.ts [--free-ports]
+//   node --import tsx scripts/start-cluster.ts [--free-ports]
 //
+// Not through the tsx command: on Ctrl-C it gives this process 30 ms to report the signal before it
+// sends SIGKILL, and a loaded machine misses that, leaving the temporary folders behind.
 // Ports: WEB_PORT (5173), SANDBOX_PORT (8788), PANEL_PORT (8789, the panel's API); the balancer, the
 // proxies and PostgreSQL take free ones. --free-ports puts those three at 0 too (free) unless set: the
 // test runs it so, next to whatever else runs on the machine. It opens nothing: the banner lists the
@@ -20,7 +22,7 @@ function options(): { freePorts: boolean } {
     return { freePorts: values['free-ports'] === true }
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`)
-    process.stderr.write('Usage: tsx scripts/start-cluster.ts [--free-ports]\n')
+    process.stderr.write('Usage: node --import tsx scripts/start-cluster.ts [--free-ports]\n')
     process.exit(2)
   }
 }
