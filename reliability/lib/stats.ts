@@ -24,6 +24,24 @@ export function maxInWindow(times: readonly number[], windowMs: number): number 
   return best
 }
 
+/**
+ * How full a leaky bucket of `perMinute` gets from requests at `times` (ms, any order): the largest
+ * (requests − rate × Δt) over every window between two of them. A limit with bucket size `burst` was
+ * kept when this is at most `burst`.
+ */
+export function fullestBucket(times: readonly number[], perMinute: number): number {
+  const perMs = perMinute / 60_000
+  let level = 0
+  let fullest = 0
+  let last = Number.NEGATIVE_INFINITY
+  for (const at of [...times].sort((a, b) => a - b)) {
+    level = Math.max(0, level - perMs * (at - last)) + 1
+    last = at
+    fullest = Math.max(fullest, level)
+  }
+  return fullest
+}
+
 /** Least-squares slope of `y` over `x` (units of y per unit of x). */
 export function slope(points: readonly { x: number; y: number }[]): number {
   const n = points.length

@@ -33,6 +33,8 @@ export const ENV = {
   logLevel: 'RELAY_LOG_LEVEL',
   mode: 'RELAY_MODE',
   databaseUrl: 'DATABASE_URL',
+  /** Tests only: `1` keeps the rate budget, contact locks and circuit per process on PostgreSQL (see StorageConfig). */
+  testOnlyPerProcessLimits: 'RELAY_TEST_ONLY_PER_PROCESS_LIMITS',
 } as const
 
 /**
@@ -102,7 +104,18 @@ export type StorageConfig =
        * (see the README's trade-off). */
       synchronous: 'full' | 'normal'
     }
-  | { kind: 'postgres'; url: string; schema?: string; poolSize?: number }
+  | {
+      kind: 'postgres'
+      url: string
+      schema?: string
+      poolSize?: number
+      /**
+       * Tests only (`RELAY_TEST_ONLY_PER_PROCESS_LIMITS=1`): each instance keeps its own rate budget,
+       * contact locks and circuit, as before the fleet shared them, so a test can show what sharing prevents (the
+       * reliability suite's cluster storm runs its control this way). Never in production.
+       */
+      testOnlyPerProcessLimits?: true
+    }
 
 export interface ProxyConfig {
   server: {
@@ -823,6 +836,13 @@ function parseStorage(
 ): StorageConfig {
   const fromEnv = env[ENV.databaseUrl] !== undefined && env[ENV.databaseUrl] !== ''
   const url: unknown = fromEnv ? env[ENV.databaseUrl] : section.url
+  const perProcess = env[ENV.testOnlyPerProcessLimits] || undefined
+  if (perProcess !== undefined && (perProcess !== '1' || url === undefined)) {
+    bad(
+      `env.${ENV.testOnlyPerProcessLimits}`,
+      `is a test switch: "1" with PostgreSQL storage, or unset (Received: ${describeValue(perProcess)}${url === undefined ? ', with SQLite storage' : ''})`,
+    )
+  }
   if (url === undefined) {
     for (const key of ['schema', 'poolSize'] as const) {
       if (section[key] !== undefined)
@@ -849,6 +869,7 @@ function parseStorage(
   const storage: StorageConfig = { kind: 'postgres', url: String(url) }
   if (section.schema !== undefined) storage.schema = section.schema
   if (section.poolSize !== undefined) storage.poolSize = section.poolSize
+  if (perProcess !== undefined) storage.testOnlyPerProcessLimits = true
   return storage
 }
 

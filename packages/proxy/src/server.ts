@@ -132,8 +132,9 @@ export async function startServer(input: ProxyConfig, options: StartOptions = {}
       )
     const engineConfig = { ...engineOptions, client, store }
     // On PostgreSQL every instance draws from one brand-wide budget (requestsPerMinute is the fleet's),
-    // creates a new user's contact one instance at a time, and stops for an outage any of them saw.
-    const shared = sharedWithFleet(engineConfig)
+    // creates a new user's contact one instance at a time, and stops for an outage any of them saw
+    // (unless a test asks for none of it).
+    const shared = perProcessForTests(config.storage, logger) ? {} : sharedWithFleet(engineConfig)
     const engine = createDeliveryEngine({
       ...engineConfig,
       ...shared,
@@ -264,6 +265,16 @@ async function openStore(storage: StorageConfig, logger: Logger): Promise<Delive
   }
   if (storage.path !== ':memory:') mkdirSync(dirname(storage.path), { recursive: true })
   return createSqliteStore({ path: storage.path, synchronous: storage.synchronous })
+}
+
+/** The test switch that keeps the rate budget, contact locks and circuit per process (said loudly when on). */
+function perProcessForTests(storage: StorageConfig, logger: Logger): boolean {
+  if (storage.kind !== 'postgres' || storage.testOnlyPerProcessLimits !== true) return false
+  logger.warn(
+    {},
+    'RELAY_TEST_ONLY_PER_PROCESS_LIMITS=1: rate budget, contact locks and circuit are per process, not shared by the fleet (a test switch; never in production)',
+  )
+  return true
 }
 
 function describeStorage(storage: StorageConfig): string {

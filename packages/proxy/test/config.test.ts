@@ -177,6 +177,25 @@ describe('parseConfig', () => {
     })
   })
 
+  it('keeps the rate budget and contact locks per process only when the test switch says "1" on PostgreSQL', () => {
+    const url = 'postgres://relay:s3cret-pw@db.internal:5432/relay'
+    const on = { ...env, DATABASE_URL: url, RELAY_TEST_ONLY_PER_PROCESS_LIMITS: '1' }
+    expect(parseConfig(on, JSON.stringify(minimal)).storage).toEqual({
+      kind: 'postgres',
+      url,
+      testOnlyPerProcessLimits: true,
+    })
+    expect(problems({ ...env, DATABASE_URL: url, RELAY_TEST_ONLY_PER_PROCESS_LIMITS: 'yes' }, minimal))
+      .toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (1 problem)
+        - env.RELAY_TEST_ONLY_PER_PROCESS_LIMITS: is a test switch: "1" with PostgreSQL storage, or unset (Received: "yes")"
+    `)
+    expect(problems({ ...env, RELAY_TEST_ONLY_PER_PROCESS_LIMITS: '1' }, minimal)).toMatchInlineSnapshot(`
+      "Invalid configuration in relay.json (1 problem)
+        - env.RELAY_TEST_ONLY_PER_PROCESS_LIMITS: is a test switch: "1" with PostgreSQL storage, or unset (Received: "1", with SQLite storage)"
+    `)
+  })
+
   it('lists bad storage keys with the database password masked', () => {
     const text = problems(
       { ...env, DATABASE_URL: 'mysql://relay:s3cret-pw@db/relay' },

@@ -1,9 +1,10 @@
 // Single flight across instances: lease rows over keys (a user's identifiers), taken before a contact
 // look-up and create and deleted after. Not advisory locks (a session lock breaks behind PgBouncer's
 // transaction pooling) and no transaction held open across the Qualtrics call (it would hold vacuum
-// back): each acquire and release is one statement. A holder that dies loses its keys when `leaseMs`
-// (on the database's clock) has passed; whoever takes them over searches Qualtrics first, so a contact
-// the dead holder did create is found, not created again.
+// back): each acquire, renewal and release is one statement. A live holder renews its lease every third
+// of `leaseMs`; one that dies loses its keys when `leaseMs` (on the database's clock) has passed, and
+// whoever takes them over searches Qualtrics first, so a contact the dead holder did create is found,
+// not created again.
 
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
@@ -16,7 +17,7 @@ import { LimiterAbortedError } from '../server/delivery/rate-limiter'
  *
  * | option         | default  | meaning                                                                  |
  * |----------------|----------|--------------------------------------------------------------------------|
- * | `leaseMs`      | `30_000` | a holder's keys are free for others after this, should it never release (longer than a look-up and create take) |
+ * | `leaseMs`      | `30_000` | a dead holder's keys are free for others after this (a live holder renews every third of it) |
  * | `retryMs`      | `25`     | wait between tries while another holder has a key (with jitter, doubling up to 1 s) |
  */
 export interface PostgresKeyLocksOptions {
@@ -41,6 +42,8 @@ export function createPostgresKeyLocks(
     WHERE ${table}.until < extract(epoch FROM clock_timestamp()) * 1000
     RETURNING key`
   const give = `DELETE FROM ${table} WHERE key = ANY($1::text[]) AND owner = $2`
+  const renew = `UPDATE ${table} SET until = extract(epoch FROM clock_timestamp()) * 1000 + $3
+    WHERE key = ANY($1::text[]) AND owner = $2`
 
   return {
     async acquire(keys: readonly string[], signal?: AbortSignal): Promise<() => Promise<void>> {
@@ -58,7 +61,14 @@ export function createPostgresKeyLocks(
           taken = -1
         }
         if (taken === wanted.length) {
+          // A live holder keeps its keys however long its look-up and create wait (for rate tokens, a
+          // slow Qualtrics): the lease is renewed every third of it, so only a dead holder's runs out.
+          const renewal = setInterval(() => {
+            pool.query(renew, [wanted, owner, leaseMs]).catch(() => {})
+          }, leaseMs / 3)
+          renewal.unref()
           return async () => {
+            clearInterval(renewal)
             await pool.query(give, [wanted, owner])
           }
         }

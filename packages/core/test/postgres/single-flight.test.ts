@@ -88,6 +88,34 @@ describe('single flight across three engines on one database', () => {
     expect([...perUser.values()].some((n) => n > 1)).toBe(true)
   })
 
+  it('keeps a user’s lock for a live holder past its lease (the lease is renewed) until it releases it', async () => {
+    const store = await createPostgresStore({ url: db.url, schema: 'renewed_lease' })
+    const other = await createPostgresStore({ url: db.url, schema: 'renewed_lease' })
+    try {
+      const key = [contactCacheKey(sb.directoryId, 'extRef', 'user-9')]
+      // A holder waiting 4 leases long (for rate tokens, say) before its create.
+      const release = await store.createKeyLocks({ leaseMs: 300 }).acquire(key)
+      const stop = new AbortController()
+      let taken = false
+      const contender = other
+        .createKeyLocks({ leaseMs: 300 })
+        .acquire(key, stop.signal)
+        .then(async (give) => {
+          taken = true
+          await give()
+        })
+      await new Promise((resolve) => setTimeout(resolve, 1_200))
+      expect(taken).toBe(false)
+      await release()
+      await contender
+      expect(taken).toBe(true)
+      stop.abort()
+    } finally {
+      await store.close()
+      await other.close()
+    }
+  })
+
   it('stops at once while waiting for a user’s lock another instance holds, handing the item back unfailed', async () => {
     sb.reset({ directories: [{ name: 'No merging', mergeRules: [], mailingLists: [{ name: 'Buyers' }] }] })
     sb.setFaults([])
