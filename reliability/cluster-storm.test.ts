@@ -8,7 +8,7 @@
 // accepted item delivered exactly once, one contact per user, zero 429s, and the brand bucket never over
 // capacity (over every window of its log, requests − rate × Δt ≤ burst, 429s included); from the
 // database: no dead letters, no row left leased. A control run on the same database (another schema)
-// gives each process its own rate budget and contact locks (RELAY_TEST_ONLY_PER_PROCESS_LIMITS) and
+// gives each process its own rate budget, contact locks and circuit (RELAY_TEST_ONLY_PER_PROCESS_LIMITS) and
 // must break those checks.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
