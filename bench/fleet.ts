@@ -48,6 +48,7 @@ async function startFleet(
   count: number,
   storage: (n: number) => Record<string, unknown>,
   delivery: Record<string, unknown> = {},
+  env: Record<string, string> = {},
 ): Promise<Fleet> {
   const proxies = await Promise.all(
     Array.from({ length: count }, async (_, n) => {
@@ -56,7 +57,7 @@ async function startFleet(
       const proxy = spawnProxy({
         dir: own,
         config: relayConfig(target, { port, storage: storage(n), delivery, logLevel: 'warn' }),
-        env: { QUALTRICS_API_TOKEN: sandbox.token, QUALTRICS_BASE_URL: sandbox.url },
+        env: { QUALTRICS_API_TOKEN: sandbox.token, QUALTRICS_BASE_URL: sandbox.url, ...env },
       })
       await proxy.ready(120_000)
       return proxy
@@ -115,62 +116,160 @@ async function send(url: string, batches: BatchItem[][], inFlight: number): Prom
   return latencies.sort((a, b) => a - b)
 }
 
-async function benchDrain(dir: string, server: EmbeddedServer): Promise<string> {
+/** One way to run the three instances for the drain. */
+interface DrainSetup {
+  name: string
+  contacts: number
+  /** Each process its own budget of a third of the fleet's (the static "divide by N" split). */
+  perProcess?: boolean
+  maxConcurrentRequests?: number
+}
+
+interface DrainResult {
+  seconds: number
+  minimum: number
+  acceptedSeconds: number
+  latencies: number[]
+  perInstance: number[]
+  contacts: number
+  distinct: number
+  ok: number
+  limited: number
+  /** Qualtrics requests per second while the POSTs were still being accepted, and after. */
+  whileAccepting: number
+  afterAccepting: number
+}
+
+/** Drains `setup.contacts` new contacts through three instances on a fresh sandbox and database. */
+async function drain(
+  dir: string,
+  server: EmbeddedServer,
+  setup: DrainSetup,
+  n: number,
+): Promise<DrainResult> {
   const { sandbox, close: closeSandbox } = await startSandboxProcess({
     rateLimit: { perMinute: BRAND_PER_MINUTE, burst: BRAND_BURST },
-    requestLogLimit: CONTACTS * 2,
+    requestLogLimit: setup.contacts * 2,
   })
   const target = targetOf(sandbox)
-  const url = await createDatabase(server, 'bench_drain')
-  const fleet = await startFleet(dir, target, sandbox, 3, () => ({ url }), {
-    requestsPerMinute: FLEET_PER_MINUTE,
-    burst: FLEET_BURST,
-  })
+  const url = await createDatabase(server, `bench_drain_${n}`)
+  const fleet = await startFleet(
+    dir,
+    target,
+    sandbox,
+    3,
+    () => ({ url }),
+    {
+      requestsPerMinute: setup.perProcess === true ? FLEET_PER_MINUTE / 3 : FLEET_PER_MINUTE,
+      burst: setup.perProcess === true ? Math.floor(FLEET_BURST / 3) : FLEET_BURST,
+      ...(setup.maxConcurrentRequests === undefined
+        ? {}
+        : { maxConcurrentRequests: setup.maxConcurrentRequests }),
+    },
+    setup.perProcess === true ? { RELAY_TEST_ONLY_PER_PROCESS_LIMITS: '1' } : {},
+  )
   const db = new pg.Client({ connectionString: url })
   await db.connect()
   try {
-    const batches = Array.from({ length: CONTACTS / 100 }, (_, b) =>
+    const batches = Array.from({ length: setup.contacts / 100 }, (_, b) =>
       Array.from({ length: 100 }, (_, i) => contactItem(target, `drain-${b}-${i}`, `person-${b * 100 + i}`)),
     )
     const started = performance.now()
+    const startedAt = Date.now()
     const latencies = await send(fleet.balancer.url, batches, 8)
     const acceptedSeconds = (performance.now() - started) / 1000
+    const acceptedAt = Date.now()
     for (;;) {
       const { rows } = await db.query<{ n: string }>(
         `SELECT count(*) AS n FROM qualtrics_relay.items WHERE state = 'delivered'`,
       )
-      if (Number(rows[0]?.n) >= CONTACTS) break
+      if (Number(rows[0]?.n) >= setup.contacts) break
       if (performance.now() - started > 600_000) throw new Error('the fleet did not deliver within 600 s')
       await new Promise((r) => setTimeout(r, 250))
     }
     const seconds = (performance.now() - started) / 1000
     const state = await sandboxState(sandbox)
-    const extRefs = new Set(state.contacts.map((c) => c.extRef))
     const statuses = (code: number) => state.requests.filter((r) => r.status === code).length
-    const perInstance = Object.values(fleet.balancer.stats().targets).map((s) => s.requests)
-    const minimum = (CONTACTS - BRAND_BURST) / (BRAND_PER_MINUTE / 60)
-    return [
-      `${fmt(CONTACTS)} new contacts (identify events: one create request each, nothing to batch) posted in`,
-      `batches of 100 through the balancer (${perInstance.join(' / ')} batches per instance) to three proxy`,
-      `processes on one PostgreSQL database (embedded PostgreSQL 18 on the same machine). The sandbox limits`,
-      `the brand to ${fmt(BRAND_PER_MINUTE)} requests/min (3,000/min scaled 5× in time) with a bucket of`,
-      `${BRAND_BURST}; the fleet shares one budget of 95 % of that rate with a bucket of ${FLEET_BURST}. The`,
-      'minimum is what the brand limit allows for the same requests: (creates − bucket) / rate.',
-      '',
-      '| | time |',
-      '|---|---|',
-      `| minimum the limit allows | ${minimum.toFixed(1)} s |`,
-      `| three instances, from the first POST until every item is delivered (all in the sandbox) | ${seconds.toFixed(1)} s (**${(seconds / minimum).toFixed(2)}×**) |`,
-      '',
-      `All ${fmt(CONTACTS)} accepted after ${acceptedSeconds.toFixed(1)} s (p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms per batch).`,
-      `Contacts in the sandbox: ${fmt(state.contacts.length)} (${fmt(extRefs.size)} distinct extRefs). Requests answered 200: ${fmt(statuses(200))}; answered 429: ${statuses(429)}.`,
-      'Target ≤ 1.1×; with the fleet at 95 % of the brand limit the floor is 1.05× by design.',
-    ].join('\n')
+    const doneAt = startedAt + seconds * 1000
+    const sentBefore = state.requests.filter((r) => Date.parse(r.time) < acceptedAt).length
+    return {
+      whileAccepting: sentBefore / ((acceptedAt - startedAt) / 1000),
+      afterAccepting: (state.requests.length - sentBefore) / Math.max(0.001, (doneAt - acceptedAt) / 1000),
+      seconds,
+      minimum: (setup.contacts - BRAND_BURST) / (BRAND_PER_MINUTE / 60),
+      acceptedSeconds,
+      latencies,
+      perInstance: Object.values(fleet.balancer.stats().targets).map((s) => s.requests),
+      contacts: state.contacts.length,
+      distinct: new Set(state.contacts.map((c) => c.extRef)).size,
+      ok: statuses(200),
+      limited: statuses(429),
+    }
   } finally {
     await db.end()
     await fleet.close()
     await closeSandbox()
   }
+}
+
+/** Baselines run on fewer contacts (shorter, so the machine's load shifts less between them). */
+const BASELINE_CONTACTS = 5_000
+
+async function benchDrain(dir: string, server: EmbeddedServer): Promise<string> {
+  const shared: DrainSetup = { name: 'shared budget (as shipped)', contacts: BASELINE_CONTACTS }
+  const baselines: DrainSetup[] = [
+    { name: 'per-process budgets of rate/3 (divide by N)', contacts: BASELINE_CONTACTS, perProcess: true },
+    {
+      name: 'shared budget, maxConcurrentRequests 30',
+      contacts: BASELINE_CONTACTS,
+      maxConcurrentRequests: 30,
+    },
+  ]
+  let n = 0
+  const headline = await drain(dir, server, { name: 'headline', contacts: CONTACTS }, n++)
+  // Interleaved: shared, baselines, shared again, so a shift of the machine's load shows between them.
+  const rounds: [DrainSetup, DrainResult][] = []
+  for (const setup of [shared, ...baselines, shared])
+    rounds.push([setup, await drain(dir, server, setup, n++)])
+  const row = ([setup, r]: [DrainSetup, DrainResult]) =>
+    `| ${setup.name} | ${fmt(setup.contacts)} | ${r.seconds.toFixed(1)} s | ${r.minimum.toFixed(1)} s | **${(r.seconds / r.minimum).toFixed(2)}×** | ${r.acceptedSeconds.toFixed(1)} s | ${r.whileAccepting.toFixed(0)} / ${r.afterAccepting.toFixed(0)} | ${r.limited} |`
+  const end = loadavg().map((x) => x.toFixed(1))
+  const ratioOf = (r: DrainResult) => r.seconds / r.minimum
+  const sharedMean = (ratioOf(rounds[0]![1]) + ratioOf(rounds[rounds.length - 1]![1])) / 2
+  return [
+    `${fmt(CONTACTS)} new contacts (identify events: one create request each, nothing to batch) posted in`,
+    `batches of 100 through the balancer (${headline.perInstance.join(' / ')} batches per instance) to three proxy`,
+    `processes on one PostgreSQL database (embedded PostgreSQL 18 on the same machine). The sandbox limits`,
+    `the brand to ${fmt(BRAND_PER_MINUTE)} requests/min (3,000/min scaled 5× in time) with a bucket of`,
+    `${BRAND_BURST}; the fleet shares one budget of 95 % of that rate with a bucket of ${FLEET_BURST}. The`,
+    'minimum is what the brand limit allows for the same requests: (creates − bucket) / rate.',
+    '',
+    '| | time |',
+    '|---|---|',
+    `| minimum the limit allows | ${headline.minimum.toFixed(1)} s |`,
+    `| three instances, from the first POST until every item is delivered (all in the sandbox) | ${headline.seconds.toFixed(1)} s (**${(headline.seconds / headline.minimum).toFixed(2)}×**) |`,
+    '',
+    `All ${fmt(CONTACTS)} accepted after ${headline.acceptedSeconds.toFixed(1)} s (p50 ${percentile(headline.latencies, 50).toFixed(0)} ms, p99 ${percentile(headline.latencies, 99).toFixed(0)} ms per batch).`,
+    `Contacts in the sandbox: ${fmt(headline.contacts)} (${fmt(headline.distinct)} distinct extRefs). Requests answered 200: ${fmt(headline.ok)}; answered 429: ${headline.limited}.`,
+    'Target ≤ 1.1×; with the fleet at 95 % of the brand limit the floor is 1.05× by design.',
+    '',
+    `Baselines from the same run, each on a fresh sandbox and database with ${fmt(BASELINE_CONTACTS)} contacts`,
+    '(fewer than the headline, to keep them short), run one after another with the shared setup before and after:',
+    'the per-process row gives each instance its own budget of a third of the fleet rate',
+    '(`RELAY_TEST_ONLY_PER_PROCESS_LIMITS=1`, no shared budget, locks or circuit); the last row lifts each',
+    "instance's limit on Qualtrics requests in flight (`delivery.maxConcurrentRequests`, default 10).",
+    '',
+    `| three instances | contacts | time | minimum | ratio | all accepted after | Qualtrics requests/s while accepting / after (fleet budget ${(FLEET_PER_MINUTE / 60).toFixed(0)}/s) | 429s |`,
+    '|---|---|---|---|---|---|---|---|',
+    row([{ name: 'headline: shared budget (as shipped)', contacts: CONTACTS }, headline]),
+    ...rounds.map(row),
+    '',
+    `Each baseline's ratio over the mean ratio of the two shared rounds: ${baselines
+      .map((b, i) => `${b.name} ${(ratioOf(rounds[i + 1]![1]) / sharedMean).toFixed(2)}×`)
+      .join('; ')} (below 1: the baseline is faster).`,
+    '',
+    `Load average after the drains: ${end.join(' / ')}.`,
+  ].join('\n')
 }
 
 interface IngestRound {
