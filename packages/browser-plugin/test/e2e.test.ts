@@ -203,6 +203,54 @@ describe('with the proxy in sandbox mode', () => {
     expect((ctx.failedDelivery()?.reason as { message: string }).message).toContain('transactionData.note')
     expect(sandbox.inspect().transactions.some((t) => t.data.orderId === 'big-1')).toBe(false)
   })
+
+  it('dates and Qualtrics ids are checked by the proxy: a bad one is rejected naming the field, the rest of its batch delivered', async () => {
+    // The browser checks types and required fields only; the id forms and the date (and its formatting
+    // for Qualtrics) are the proxy's, so these items travel in one batch with a valid one.
+    const { lines, logger } = recordingLogger()
+    const analytics = await loadAnalytics([
+      plugin(proxy.url, { batchSize: 3, flushIntervalMs: 60_000, debug: logger }),
+    ])
+    const errors: { code: string; reason: { message: string } }[] = []
+    analytics.on('error', (e: (typeof errors)[number]) => void errors.push(e))
+    await analytics.identify('user-e2e-formats', { email: 'formats@example.com' })
+    const badDate = await analytics.track(
+      'Transaction Created',
+      { orderId: 'formats-date' },
+      { timestamp: 'the day after tomorrow' as unknown as Date },
+    )
+    const badId = await analytics.track(
+      'Transaction Created',
+      { orderId: 'formats-id' },
+      { context: { traits: { qualtricsContactId: 'CID_not/an/id' } } },
+    )
+    await analytics.track(
+      'Transaction Created',
+      { orderId: 'formats-ok' },
+      { timestamp: new Date('2025-03-04T05:06:07.890Z') },
+    )
+    await waitFor('the batch answered', () => lines.some((l) => l.includes('batch of 3 answered')))
+    const messages = errors.map((e) => e.reason.message)
+    expect(messages).toEqual([
+      expect.stringContaining(
+        'the proxy rejected it (PAYLOAD_INVALID: Invalid upsertContactTransaction payload: ' +
+          'payload.transactionDate must be a date, e.g. an ISO 8601 string (Received: "the day after tomorrow"))',
+      ),
+      expect.stringContaining(
+        'payload.contactId must be a Qualtrics id like CID_… (Received: "CID_not/an/id")',
+      ),
+    ])
+    expect((badDate.failedDelivery()?.reason as Error).message).toBe(messages[0])
+    expect((badId.failedDelivery()?.reason as Error).message).toBe(messages[1])
+    const ok = await waitFor('the valid one delivered', () =>
+      sandbox.inspect().transactions.find((t) => t.data.orderId === 'formats-ok'),
+    )
+    // Formatted by the proxy exactly as the browser used to: UTC, to the second.
+    expect(ok.transactionDate).toBe('2025-03-04 05:06:07')
+    expect(
+      sandbox.inspect().transactions.filter((t) => String(t.data.orderId).startsWith('formats-')),
+    ).toEqual([ok])
+  })
 })
 
 describe('with the proxy going down and coming back', () => {

@@ -1,6 +1,6 @@
 // The hot path: for one event, every mapping whose trigger matches, mapped and checked.
-// Used by the browser plugin (with the field checks only, the default) and the node plugin (with the
-// whole checkPayload).
+// Used by the browser plugin (with the structural field checks only, the default: no id forms or date
+// formatting, the proxy runs those) and the node plugin (with the whole checkPayload).
 import type { ActionKey, PayloadByAction } from './actions/payloads'
 import type { FieldIssue } from './errors'
 import { RelayError } from './errors'
@@ -32,8 +32,9 @@ export type PayloadChecker = (
 
 /**
  * Never throws: a mapping that cannot be applied becomes a failure with its issues. `check` defaults to
- * `checkFields` (what the browser can afford); pass `(a, p) => checkPayload(a, p, options)` for the
- * whole check and normalisation.
+ * `checkFields` without format checks (what the browser can afford: types and required fields);
+ * pass `(a, p) => checkPayload(a, p, options)` for the whole check and normalisation, as the node
+ * plugin does.
  */
 export function mapEvent(
   mappings: readonly MappingSpec[],

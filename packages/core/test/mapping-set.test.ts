@@ -132,21 +132,26 @@ describe('mapEvent with the default mappings', () => {
       email: 'ann@example.com',
       language: 'FR',
       unsubscribed: false,
-      transactionDate: '2026-11-28 10:05:00',
     }
-    // The browser's check (the default) leaves the data as mapped; the whole check flattens it.
+    // The browser's check (the default) leaves the data and the date as mapped; the whole check
+    // flattens the data and formats the date for Qualtrics.
     expect(mapEvent(defaults, purchase)).toEqual({
       failures: [],
       payloads: [
         {
           mappingId: 'purchase',
           action: 'upsertContactTransaction',
-          payload: { ...payload, transactionData: { total: 42.5, items: [{ sku: 'a' }] } },
+          payload: {
+            ...payload,
+            transactionDate: purchase.timestamp,
+            transactionData: { total: 42.5, items: [{ sku: 'a' }] },
+          },
         },
       ],
     })
     expect(mapEvent(defaults, purchase, (a, p) => checkPayload(a, p)).payloads[0]?.payload).toEqual({
       ...payload,
+      transactionDate: '2026-11-28 10:05:00',
       transactionData: { total: 42.5, items: '[{"sku":"a"}]' },
     })
   })

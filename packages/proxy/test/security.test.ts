@@ -239,8 +239,8 @@ describe('write keys and bodies', () => {
         "items.0.messageId",
         "items.0.payload",
         "items.1.payload.extra",
-        "items.1.payload.directoryId",
         "items.1.payload.extRef",
+        "items.1.payload.directoryId",
         "items.2.mapping",
         "items.3.action",
       ]

@@ -1,25 +1,24 @@
-// The part of the payload check that needs only each action's field table: types, required fields,
-// Qualtrics id forms, dates and a contact identifier. The browser plugin runs only this before it queues
-// an item (it is small); the proxy and the node plugin run it as the first half of checkPayload, which
-// adds what needs more code (data limits, workflow hosts and size, defaults) — an item that passes
-// here and fails there is answered `rejected` by the proxy with the reason, and reported then.
+// The part of the payload check that needs only each action's field table: types, required fields and
+// a contact identifier. The browser plugin runs only this before it queues an item (it is small); the
+// proxy and the node plugin run it as the first half of checkPayload, then the format checks
+// (check-formats.ts: Qualtrics id forms, dates formatted for Qualtrics) and what needs more code (data
+// limits, workflow hosts and size, defaults) — an item that passes here and fails there is answered
+// `rejected` by the proxy with the reason, and reported then.
 import { ACTION_FIELDS, type FieldCode } from '../actions/fields'
 import type { ActionKey } from '../actions/payloads'
 import type { FieldIssue } from '../errors'
-import { toQualtricsDate } from './format-date'
 import { isPlainObject } from '../is-plain-object'
 import { issue } from './issue'
 
 export interface FieldCheck {
-  /** The fields that passed, coerced (numbers to strings, "true"/"false" to booleans, dates formatted);
+  /** The fields that passed, coerced (numbers to strings, "true"/"false" to booleans; dates as they
+   *  are: checkFormats formats them);
    *  empty optional fields left out. Present even when some fields failed (checkPayload goes on with
    *  them, to list every problem); undefined when the action or the payload itself is wrong. */
   payload?: Record<string, unknown>
   /** Every problem found; empty when the payload passed. */
   issues: FieldIssue[]
 }
-
-const ID_PREFIXES: Record<string, string> = { directoryId: 'POOL_', mailingListId: 'CG_', contactId: 'CID_' }
 
 // As in mappings: a date, an array or a class instance is not an object field's value.
 const isObject = isPlainObject
@@ -47,18 +46,10 @@ export function checkFields(action: ActionKey, raw: unknown): FieldCheck {
       if (typeof value != 'boolean') expected = 'must be a boolean'
     } else if (code == 'o') {
       if (!isObject(value)) expected = 'must be an object'
-    } else if (code == 'd') {
-      value = toQualtricsDate(value)
-      if (!value) expected = 'must be a date, e.g. an ISO 8601 string'
-    } else {
+    } else if (code != 'd') {
+      // a date's type is its form: only the format check knows it
       if (typeof value == 'number' && Number.isFinite(value)) value = '' + value
-      const prefix = ID_PREFIXES[key] || ''
       if (typeof value != 'string') expected = 'must be a string'
-      else if (
-        prefix &&
-        !(value.startsWith(prefix) && /^[A-Za-z0-9]{1,40}$/.test(value.slice(prefix.length)))
-      )
-        expected = `must be a Qualtrics id like ${prefix}…`
     }
     if (expected) issues.push(issue(key, expected, raw[key]))
     else payload[key] = value

@@ -1,8 +1,10 @@
 // Checks and normalises a mapped payload before it is stored or sent to Qualtrics: the field checks the
-// browser also runs (check-fields.ts), then data limits, workflow hosts and size, and the defaults.
+// browser also runs (check-fields.ts), the format checks it leaves to the proxy (check-formats.ts:
+// id forms, dates formatted), then data limits, workflow hosts and size, and the defaults.
 import type { ActionKey, PayloadByAction } from '../actions/payloads'
 import { PayloadValidationError, type FieldIssue } from '../errors'
 import { checkFields } from './check-fields'
+import { checkFormats } from './check-formats'
 import { flattenData } from './flatten-data'
 import { toQualtricsDate } from './format-date'
 import { issue } from './issue'
@@ -29,6 +31,7 @@ export function checkPayload<K extends ActionKey>(
 ): PayloadCheck<K> {
   const { payload: out, issues } = checkFields(action, raw)
   if (!out) return { issues }
+  checkFormats(action, raw as Record<string, unknown>, out, issues)
 
   if (action == 'triggerXflowWorkflow') {
     const url = out.workflowUrl as string | undefined

@@ -142,8 +142,8 @@ describe('checkPayload', () => {
     ).toThrowErrorMatchingInlineSnapshot(`
       [PayloadValidationError: Invalid upsertContactTransaction payload
         - colour: is not a field of upsertContactTransaction (Received: "red")
-        - mailingListId: must be a Qualtrics id like CG_… (Received: 42)
         - extRef: is required (Received: undefined)
+        - mailingListId: must be a Qualtrics id like CG_… (Received: 42)
         - transactionDate: must be a date, e.g. an ISO 8601 string (Received: "soon")]
     `)
   })
@@ -173,13 +173,26 @@ describe('checkPayload', () => {
 })
 
 describe('checkFields (what the browser runs before queueing)', () => {
-  it('finds type, requiredness, id-form and identifier problems as checkPayload does', () => {
+  it('finds type, requiredness and identifier problems, not id forms and dates', () => {
     const raw = { directoryId: 'POOL_1', mailingListId: 42, transactionDate: 'soon', colour: 'red' }
-    expect(checkFields('upsertContactTransaction', raw).issues).toEqual(
-      checkPayload('upsertContactTransaction', raw).issues,
-    )
+    expect(checkFields('upsertContactTransaction', raw).issues.map((i) => i.path)).toEqual([
+      'colour',
+      'extRef',
+    ])
     expect(checkFields('addContactToXmd', { directoryId: 'POOL_1' }).issues.map((i) => i.path)).toEqual([
       'extRef',
+    ])
+  })
+
+  it('leaves id forms and dates to the proxy: passed through as they are, not formatted', () => {
+    const raw = { ...transaction, directoryId: 'nope', contactId: 7, transactionDate: 1_700_000_000_000 }
+    expect(checkFields('upsertContactTransaction', raw)).toEqual({
+      payload: { ...raw, contactId: '7' },
+      issues: [],
+    })
+    expect(checkPayload('upsertContactTransaction', raw).issues).toEqual([
+      { path: 'directoryId', message: 'must be a Qualtrics id like POOL_… (Received: "nope")' },
+      { path: 'contactId', message: 'must be a Qualtrics id like CID_… (Received: 7)' },
     ])
   })
 
