@@ -211,7 +211,9 @@ function createOrMerge(
   const { store, ids } = ctx
   const now = isoSeconds(ctx.now())
   const newId = (prefix: string): string => store.reserve(ids.id(prefix, (id) => store.idTaken(id)))
-  const match = findMergeMatch(store.contactsOf(directory.id), directory.mergeRules, input)
+  const match = findMergeMatch(directory.mergeRules, input, (rule) =>
+    store.contacts.oldestMatch(directory.id, rule, input),
+  )
   if (match) {
     const { contact } = match
     applyContactInput(
@@ -220,6 +222,7 @@ function createOrMerge(
       { overwriteBlank: ctx.behaviour.overwriteBlank, embeddedData: ctx.behaviour.embeddedDataUpdate },
       now,
     )
+    store.contacts.reindex(contact)
     contact.mergeCount += 1
     let answeredId = contact.id
     if (ctx.behaviour.mergeMatchId === 'new') {
@@ -440,6 +443,7 @@ export const API_HANDLERS: Record<Exclude<RouteName, 'triggerWorkflow'>, Handler
       { overwriteBlank: ctx.behaviour.overwriteBlank, embeddedData: ctx.behaviour.embeddedDataUpdate },
       isoSeconds(ctx.now()),
     )
+    ctx.store.contacts.reindex(contact)
     ctx.store.touch()
     return {}
   },

@@ -2,7 +2,7 @@
 
 import type { Issues } from './check'
 import { isRecord, optionalBoolean, optionalString } from './check'
-import type { ContactRecord, DirectoryRecord, MergeField, MergeRule, Scalar } from './types'
+import type { ContactRecord, DirectoryRecord, MergeRule, Scalar } from './types'
 
 export interface ContactInput {
   firstName?: string
@@ -89,26 +89,20 @@ function isBlank(value: string | undefined): boolean {
   return value === undefined || value.trim() === ''
 }
 
-function sameText(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return false
-  return a.toLowerCase() === b.toLowerCase()
-}
-
 /**
  * Applies a directory's merge rules to an incoming contact: rules are tried in order; a rule is
  * skipped when the incoming contact lacks one of its fields; a rule matches an existing contact when
- * every field is equal ignoring case. The oldest matching contact wins. Returns the rule index too.
+ * every field is equal ignoring case. `oldestMatch` answers the oldest such contact (the store keeps
+ * an index for it, see merge-index.ts). Returns the rule index too.
  */
 export function findMergeMatch(
-  candidates: readonly ContactRecord[],
   rules: readonly MergeRule[],
   input: ContactInput,
+  oldestMatch: (rule: MergeRule) => ContactRecord | undefined,
 ): { contact: ContactRecord; ruleIndex: number } | undefined {
   for (const [ruleIndex, rule] of rules.entries()) {
     if (rule.length === 0 || rule.some((field) => isBlank(input[field]))) continue
-    const contact = candidates.find((candidate) =>
-      rule.every((field: MergeField) => sameText(candidate[field], input[field])),
-    )
+    const contact = oldestMatch(rule)
     if (contact) return { contact, ruleIndex }
   }
   return undefined

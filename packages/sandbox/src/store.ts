@@ -1,5 +1,6 @@
 // The in-memory state, indexed for lookups. Every mutation bumps `version`, which drives persistence.
 
+import { ContactMap } from './merge-index'
 import type {
   ContactRecord,
   DirectoryRecord,
@@ -17,7 +18,8 @@ export interface Store {
   brandId: string
   readonly users: Map<string, UserRecord>
   readonly directories: Map<string, DirectoryRecord>
-  readonly contacts: Map<string, ContactRecord>
+  /** Indexed by merge-rule keys; call `contacts.reindex` after changing a contact's fields. */
+  readonly contacts: ContactMap
   readonly mailingLists: Map<string, MailingListRecord>
   readonly transactions: Map<string, TransactionRecord>
   readonly batches: Map<string, TransactionBatchRecord>
@@ -41,7 +43,7 @@ export function createStore(state?: SandboxState): Store {
     brandId: state?.brandId ?? 'sandbox',
     users: new Map(),
     directories: new Map(),
-    contacts: new Map(),
+    contacts: new ContactMap(),
     mailingLists: new Map(),
     transactions: new Map(),
     batches: new Map(),
